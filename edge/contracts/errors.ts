@@ -1,0 +1,49 @@
+/**
+ * Stable error codes, one catalogue for the edge, the gateway, the CLI and the docs.
+ * A code is never reused for another meaning; add new ones at the end of their group.
+ * `status` is the HTTP status where the code can surface over HTTP.
+ */
+export const ErrorCodes = {
+  // payload / decoder rejections
+  STORE_EDGE_ERR_PAYLOAD_NOT_JSON: { status: 400, message: 'payload is not valid JSON' },
+  STORE_EDGE_ERR_PAYLOAD_TOO_LARGE: { status: 413, message: 'payload exceeds the size limit' },
+  STORE_EDGE_ERR_SCHEMA: { status: 400, message: 'payload does not match its schema' },
+  STORE_EDGE_ERR_SCHEMA_VERSION: { status: 400, message: 'unsupported schema version v' },
+  STORE_EDGE_ERR_ITEM_SCHEMA: { status: 400, message: 'one item of a batch does not match its schema' },
+  STORE_EDGE_ERR_BAD_MAC: { status: 400, message: 'not a valid 48-bit MAC address' },
+  STORE_EDGE_ERR_BAD_RSSI: { status: 400, message: 'RSSI missing or outside -127..20 dBm' },
+  STORE_EDGE_ERR_BAD_ADV: { status: 400, message: 'malformed BLE advertisement (hex or AD structure)' },
+  STORE_EDGE_ERR_TIMESTAMP: { status: 400, message: 'timestamp missing, malformed or too far from now' },
+  STORE_EDGE_ERR_BATCH_TOO_LARGE: { status: 413, message: 'batch has more items than allowed' },
+  STORE_EDGE_ERR_TOPIC: { status: 400, message: 'topic is not part of the contract' },
+  STORE_EDGE_ERR_UNKNOWN_SENSOR: { status: 400, message: 'sensor is not configured for this store' },
+  STORE_EDGE_ERR_WEBHOOK_SECRET: { status: 403, message: 'webhook shared secret does not match' },
+  STORE_EDGE_ERR_WEBHOOK_TYPE: { status: 400, message: 'webhook type is not supported' },
+  // broker policy
+  STORE_EDGE_ERR_AUTH_FAILED: { status: 401, message: 'bad username or password' },
+  STORE_EDGE_ERR_CLIENT_ID: { status: 400, message: 'client id must equal the device id' },
+  STORE_EDGE_ERR_ACL_PUBLISH: { status: 403, message: 'publish outside the device ACL' },
+  STORE_EDGE_ERR_ACL_SUBSCRIBE: { status: 403, message: 'subscribe outside the device ACL' },
+  STORE_EDGE_ERR_PACKET_TOO_LARGE: { status: 413, message: 'MQTT packet exceeds the size limit' },
+  STORE_EDGE_ERR_RATE_LIMITED: { status: 429, message: 'publish rate limit exceeded' },
+  STORE_EDGE_ERR_TOO_MANY_CONNECTIONS: { status: 503, message: 'connection limit reached' },
+  // configuration and HTTP
+  STORE_EDGE_ERR_CONFIG_INVALID: { status: 500, message: 'configuration is invalid' },
+  STORE_EDGE_ERR_VALIDATION: { status: 400, message: 'request does not match its schema' },
+  STORE_EDGE_ERR_NOT_FOUND: { status: 404, message: 'not found' },
+  STORE_EDGE_ERR_INTERNAL: { status: 500, message: 'internal error' },
+} as const satisfies Record<string, { status: number; message: string }>
+
+export type ErrorCode = keyof typeof ErrorCodes
+
+/** An error that carries a catalogue code; what the application logs and what HTTP answers. */
+export class StoreEdgeError extends Error {
+  readonly code: ErrorCode
+  readonly statusCode: number
+  constructor(code: ErrorCode, detail?: string) {
+    super(detail ? `${ErrorCodes[code].message}: ${detail}` : ErrorCodes[code].message)
+    this.name = 'StoreEdgeError'
+    this.code = code
+    this.statusCode = ErrorCodes[code].status
+  }
+}

@@ -1,0 +1,7 @@
+export * from './errors.ts'
+export * from './topics.ts'
+export * from './sighting.ts'
+export * from './version.ts'
+export * from './measurements.ts'
+export * from './payloads/sensors.ts'
+export * from './payloads/uplink.ts'

@@ -1,0 +1,215 @@
+import { readFileSync } from 'node:fs'
+import { Type, type Static, type TSchema, Kind } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
+import { parse as parseYaml } from 'yaml'
+import { StoreEdgeError } from '../contracts/index.ts'
+
+/**
+ * The edge configuration: one schema gives the JSON Schema, the TypeScript type, the defaults and
+ * the environment overrides (STORE_EDGE_ + the path in SCREAMING_SNAKE, e.g. broker.wsPort →
+ * STORE_EDGE_BROKER_WS_PORT). Every field has a description and a default.
+ */
+
+export const ZoneConfig = Type.Object({
+  id: Type.String({ pattern: '^[a-z0-9][a-z0-9_-]*$', description: 'Zone id, used in topics, metrics and events.' }),
+  name: Type.String({ description: 'Display name.' }),
+  floor: Type.Integer({ default: 0, description: 'Floor number; zone switches across floors need a larger margin.' }),
+})
+export type ZoneConfig = Static<typeof ZoneConfig>
+
+export const SensorConfig = Type.Object({
+  id: Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,62}$', description: 'Device id of the sensor (its MQTT username and client id).' }),
+  zone: Type.String({ description: 'Zone the sensor is placed in.' }),
+  kind: Type.Union([Type.Literal('ble'), Type.Literal('wifi'), Type.Literal('espresense'), Type.Literal('omg'), Type.Literal('meraki-ap')], {
+    default: 'ble',
+    description: 'What the sensor is: our BLE scanner, Wi-Fi sniffer, an ESPresense node, an OpenMQTTGateway, or a Meraki access point.',
+  }),
+  rssiOffset: Type.Number({ default: 0, description: 'Receiver calibration added to every RSSI this sensor reports, dB.' }),
+  absorption: Type.Number({ default: 3.5, minimum: 1, maximum: 6, description: 'Path-loss exponent around this sensor (2 free space, 3–4 indoors).' }),
+})
+export type SensorConfig = Static<typeof SensorConfig>
+
+export const EdgeConfigSchema = Type.Object({
+  store: Type.Object(
+    {
+      id: Type.String({ default: 'demo-store', pattern: '^[a-z0-9][a-z0-9_-]*$', description: 'Store id, the {storeId} of uplink topics.' }),
+      name: Type.String({ default: 'Demo Store', description: 'Display name.' }),
+      timezone: Type.String({ default: 'Asia/Shanghai', description: 'IANA time zone of the store.' }),
+    },
+    { default: {} },
+  ),
+  dataDir: Type.String({ default: './var/edge', description: 'Where the edge keeps device credentials, broker sessions and the privacy salt.' }),
+  log: Type.Object({ level: Type.String({ default: 'info', description: 'pino log level.' }) }, { default: {} }),
+  broker: Type.Object(
+    {
+      host: Type.String({ default: '0.0.0.0', description: 'Address the MQTT listeners bind to.' }),
+      port: Type.Integer({ default: 1884, minimum: 0, maximum: 65535, description: 'MQTT over TCP (0 = any free port). 1883 belongs to the machine’s Mosquitto.' }),
+      wsPort: Type.Integer({ default: 8884, minimum: -1, maximum: 65535, description: 'MQTT over WebSocket (0 = any free port, -1 = off).' }),
+      maxPacketBytes: Type.Integer({ default: 256 * 1024, minimum: 1024, description: 'Largest MQTT packet accepted; larger ones close the connection.' }),
+      maxConnections: Type.Integer({ default: 5000, minimum: 1, description: 'Connections accepted at once.' }),
+      publishRatePerSec: Type.Number({ default: 500, minimum: 1, description: 'Sustained publishes per second allowed per device (token bucket).' }),
+      publishBurst: Type.Number({ default: 2000, minimum: 1, description: 'Burst size of the per-device token bucket.' }),
+      floodDisconnectAfter: Type.Integer({ default: 1000, minimum: 1, description: 'Rate-limited publishes after which the device is disconnected.' }),
+      persistence: Type.Union([Type.Literal('level'), Type.Literal('memory')], {
+        default: 'level',
+        description: 'Broker session store: level (durable on disk, survives restarts) or memory (tests of throughput only).',
+      }),
+    },
+    { default: {} },
+  ),
+  http: Type.Object(
+    {
+      host: Type.String({ default: '127.0.0.1', description: 'Address of the local HTTP API.' }),
+      port: Type.Integer({ default: 8080, minimum: 0, maximum: 65535, description: 'Port of the local HTTP API (0 = any free port).' }),
+    },
+    { default: {} },
+  ),
+  privacy: Type.Object(
+    {
+      saltRotationHours: Type.Number({ default: 24, minimum: 1, description: 'How often the MAC hashing salt rotates (24 = daily, at local midnight).' }),
+    },
+    { default: {} },
+  ),
+  ingest: Type.Object(
+    {
+      maxBatch: Type.Integer({ default: 500, minimum: 1, description: 'Most items accepted in one batch message.' }),
+      maxSkewMs: Type.Integer({ default: 10 * 60_000, minimum: 1000, description: 'Largest accepted distance between a sensor timestamp and the edge clock.' }),
+    },
+    { default: {} },
+  ),
+  presence: Type.Object(
+    {
+      staleMs: Type.Integer({ default: 30_000, minimum: 1000, description: 'No sighting for this long: the device is stale (kept in its zone).' }),
+      awayMs: Type.Integer({ default: 120_000, minimum: 1000, description: 'No sighting for this long: the device has left; an exit event is emitted.' }),
+      switchMarginM: Type.Number({ default: 1.0, minimum: 0, description: 'A new zone must be this much closer (metres) before a device moves to it.' }),
+      switchHoldMs: Type.Integer({ default: 4000, minimum: 0, description: 'A new zone must stay the best for this long before a move.' }),
+      floorPenaltyM: Type.Number({ default: 3, minimum: 0, description: 'Extra margin to move to a zone on another floor.' }),
+      maxSpeedMps: Type.Number({ default: 4, minimum: 0.1, description: 'Distance changes faster than this are treated as outliers.' }),
+      medianWindow: Type.Integer({ default: 3, minimum: 1, maximum: 9, description: 'Median pre-filter window (samples) before smoothing.' }),
+      minCutoff: Type.Number({ default: 0.05, minimum: 0, description: '1-Euro filter minimum cut-off frequency, Hz.' }),
+      beta: Type.Number({ default: 0.5, minimum: 0, description: '1-Euro filter speed coefficient.' }),
+      rssiAt1m: Type.Number({ default: -65, description: 'RSSI at 1 m for devices that do not advertise it (phones).' }),
+      maxIdentities: Type.Integer({ default: 200_000, minimum: 100, description: 'Tracked identities at most; the least recently seen are evicted first.' }),
+    },
+    { default: {} },
+  ),
+  wifi: Type.Object(
+    {
+      enterRssi: Type.Number({ default: -70, description: 'A probe at or above this RSSI starts a visit (in the store).' }),
+      stayRssi: Type.Number({ default: -80, description: 'Once visiting, probes at or above this keep the visit alive.' }),
+      gapToleranceMs: Type.Integer({ default: 5 * 60_000, minimum: 0, description: 'Silence tolerated inside one visit (phones probe rarely when idle).' }),
+      minVisitMs: Type.Integer({ default: 3 * 60_000, minimum: 0, description: 'Shorter visits count as passers-by.' }),
+      repeatWindowDays: Type.Integer({ default: 30, minimum: 1, description: 'A visitor seen again within this many days is a repeat visitor.' }),
+    },
+    { default: {} },
+  ),
+  aggregates: Type.Object(
+    { intervalMs: Type.Integer({ default: 60_000, minimum: 1000, description: 'Aggregate interval (a minute in production).' }) },
+    { default: {} },
+  ),
+  webhooks: Type.Object(
+    {
+      meraki: Type.Object(
+        {
+          enabled: Type.Boolean({ default: false, description: 'Accept Meraki Scanning API v3 posts on POST /v1/webhooks/meraki.' }),
+          secret: Type.String({ default: '', description: 'Shared secret configured in the Meraki dashboard.' }),
+          validator: Type.String({ default: '', description: 'Validator string Meraki expects from GET /v1/webhooks/meraki.' }),
+        },
+        { default: {} },
+      ),
+    },
+    { default: {} },
+  ),
+  zones: Type.Array(ZoneConfig, { default: [], description: 'Zones of the store.' }),
+  sensors: Type.Array(SensorConfig, { default: [], description: 'Sensors and the zone each is placed in.' }),
+})
+export type EdgeConfig = Static<typeof EdgeConfigSchema>
+
+/** Every leaf path of the schema with its env name, so overrides follow the schema. */
+export function envOverrides(schema: TSchema = EdgeConfigSchema): Array<{ path: string[]; env: string; schema: TSchema }> {
+  const out: Array<{ path: string[]; env: string; schema: TSchema }> = []
+  const walk = (s: TSchema, path: string[]) => {
+    if (s[Kind] === 'Object' && s.properties) {
+      for (const [k, child] of Object.entries(s.properties as Record<string, TSchema>)) walk(child, [...path, k])
+      return
+    }
+    const env = 'STORE_EDGE_' + path.map((p) => p.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()).join('_')
+    out.push({ path, env, schema: s })
+  }
+  walk(schema, [])
+  return out
+}
+
+function coerce(raw: string, schema: TSchema): unknown {
+  const kind = schema[Kind]
+  if (kind === 'Integer' || kind === 'Number') return raw.trim() === '' ? raw : Number(raw)
+  if (kind === 'Boolean') return raw === 'true' || raw === '1' ? true : raw === 'false' || raw === '0' ? false : raw
+  if (kind === 'Array' || kind === 'Object') {
+    try {
+      return JSON.parse(raw)
+    } catch {
+      return raw
+    }
+  }
+  return raw
+}
+
+/** Validate and fill defaults; throws STORE_EDGE_ERR_CONFIG_INVALID listing every error with its path. */
+export function resolveConfig(input: unknown, env: NodeJS.ProcessEnv = {}): EdgeConfig {
+  const value = structuredClone(input ?? {}) as Record<string, unknown>
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new StoreEdgeError('STORE_EDGE_ERR_CONFIG_INVALID', 'the configuration must be an object')
+  }
+  for (const { path, env: name, schema } of envOverrides()) {
+    const raw = env[name]
+    if (raw === undefined) continue
+    let node = value
+    for (const key of path.slice(0, -1)) {
+      if (typeof node[key] !== 'object' || node[key] === null) node[key] = {}
+      node = node[key] as Record<string, unknown>
+    }
+    node[path[path.length - 1]!] = coerce(raw, schema)
+  }
+  const withDefaults = Value.Default(EdgeConfigSchema, value)
+  const errors = [...Value.Errors(EdgeConfigSchema, withDefaults)]
+  if (errors.length > 0) {
+    const lines = errors.slice(0, 50).map((e) => `  ${e.path || '/'}: ${e.message}`)
+    throw new StoreEdgeError('STORE_EDGE_ERR_CONFIG_INVALID', `\n${lines.join('\n')}`)
+  }
+  const cfg = withDefaults as EdgeConfig
+  const zoneIds = new Set(cfg.zones.map((z) => z.id))
+  const problems: string[] = []
+  cfg.sensors.forEach((s, i) => {
+    if (!zoneIds.has(s.zone)) problems.push(`  /sensors/${i}/zone: zone "${s.zone}" is not in /zones`)
+  })
+  const seen = new Set<string>()
+  cfg.sensors.forEach((s, i) => {
+    if (seen.has(s.id)) problems.push(`  /sensors/${i}/id: duplicate sensor id "${s.id}"`)
+    seen.add(s.id)
+  })
+  if (cfg.presence.awayMs <= cfg.presence.staleMs) problems.push('  /presence/awayMs: must be greater than staleMs')
+  if (cfg.wifi.stayRssi > cfg.wifi.enterRssi) problems.push('  /wifi/stayRssi: must be at or below enterRssi (hysteresis)')
+  if (cfg.webhooks.meraki.enabled && !cfg.webhooks.meraki.secret) problems.push('  /webhooks/meraki/secret: required when the Meraki webhook is enabled')
+  if (problems.length) throw new StoreEdgeError('STORE_EDGE_ERR_CONFIG_INVALID', `\n${problems.join('\n')}`)
+  return cfg
+}
+
+/** Load a YAML or JSON file (or nothing) and resolve it against the schema and the environment. */
+export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = process.env): EdgeConfig {
+  let input: unknown = {}
+  if (file) {
+    let text: string
+    try {
+      text = readFileSync(file, 'utf8')
+    } catch (err) {
+      throw new StoreEdgeError('STORE_EDGE_ERR_CONFIG_INVALID', `cannot read ${file}: ${(err as Error).message}`)
+    }
+    try {
+      input = parseYaml(text)
+    } catch (err) {
+      throw new StoreEdgeError('STORE_EDGE_ERR_CONFIG_INVALID', `${file} is not valid YAML/JSON: ${(err as Error).message}`)
+    }
+  }
+  return resolveConfig(input, env)
+}
+

@@ -1,0 +1,9 @@
+/**
+ * A feature module: the constructor only stores what it is given; start() takes resources,
+ * stop() gives every one of them back. Registered in the composition root (edge/app.ts).
+ */
+export interface EdgeModule {
+  readonly name: string
+  start(): Promise<void>
+  stop(): Promise<void>
+}
