@@ -25,11 +25,10 @@ export const topics = {
   omgBt: (base: string, gateway: string, mac: string) => `${base}/${gateway}/BTtoMQTT/${mac}`,
 } as const
 
-/** Subscriptions the edge's ingest pipeline takes on its own broker. */
+/** Subscriptions the edge's ingest pipeline takes on its own broker (parking joins with the car-park issue). */
 export const INGEST_SUBSCRIPTIONS = [
   'sensors/+/ble',
   'sensors/+/wifi',
-  'sensors/+/parking',
   'sensors/+/status',
   'espresense/devices/+/+',
   '+/+/BTtoMQTT/+',

@@ -1,0 +1,144 @@
+import { randomBytes } from 'node:crypto'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { FastifyInstance } from 'fastify'
+import { topics, type EdgeHealth } from './contracts/index.ts'
+import { EventBus } from './core/bus.ts'
+import { systemClock, type Clock } from './core/clock.ts'
+import type { EdgeConfig } from './core/config.ts'
+import { createLogger, type Logger } from './core/logger.ts'
+import { createMetrics, type EdgeMetrics } from './core/metrics.ts'
+import type { EdgeModule } from './core/module.ts'
+import { BrokerModule } from './broker/broker.module.ts'
+import { CredentialStore } from './broker/credentials.ts'
+import { IngestPipeline } from './sources/ingest.pipeline.ts'
+import { IngestModule } from './sources/ingest.module.ts'
+import { MacHasher } from './sources/privacy/mac-hasher.ts'
+import { PresenceModule } from './presence/presence.module.ts'
+import { DevicesModule } from './broker/devices.module.ts'
+import { ApiModule } from './api/api.module.ts'
+
+export interface EdgeAppOptions {
+  config: EdgeConfig
+  logger?: Logger
+  clock?: Clock
+  /** Collect Node's default process metrics (off in tests that build many apps). */
+  defaultMetrics?: boolean
+}
+
+/** The per-store secret the MAC hashing salts derive from; created once, mode 0600, never sent anywhere. */
+export async function loadPrivacySecret(dataDir: string): Promise<Buffer> {
+  const file = join(dataDir, 'privacy.key')
+  try {
+    const buf = Buffer.from((await readFile(file, 'utf8')).trim(), 'base64')
+    if (buf.length >= 32) return buf
+    throw new Error(`${file} holds fewer than 32 bytes`)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+  }
+  const secret = randomBytes(32)
+  await mkdir(dataDir, { recursive: true })
+  await writeFile(file, secret.toString('base64') + '\n', { mode: 0o600, flag: 'wx' })
+  return secret
+}
+
+/**
+ * The composition root: every module is created and registered here, started in order (a module
+ * whose start() throws is logged and marked down, and the rest still start, except the broker,
+ * without which nothing can work) and stopped in reverse order.
+ */
+export class EdgeApp {
+  readonly config: EdgeConfig
+  readonly log: Logger
+  readonly clock: Clock
+  readonly metrics: EdgeMetrics
+  readonly bus: EventBus
+  readonly credentials: CredentialStore
+  readonly startedAt: number
+  broker!: BrokerModule
+  pipeline!: IngestPipeline
+  presence!: PresenceModule
+  devices!: DevicesModule
+  api!: ApiModule
+  private modules: EdgeModule[] = []
+  readonly moduleStatus = new Map<string, 'up' | 'failed' | 'stopped'>()
+
+  constructor(opts: EdgeAppOptions) {
+    this.config = opts.config
+    this.log = opts.logger ?? createLogger({ level: opts.config.log.level })
+    this.clock = opts.clock ?? systemClock
+    this.metrics = createMetrics({ defaultMetrics: opts.defaultMetrics })
+    this.bus = new EventBus(this.log.child({ module: 'bus' }))
+    this.credentials = new CredentialStore(join(this.config.dataDir, 'devices.json'))
+    this.startedAt = this.clock.now()
+  }
+
+  get http(): FastifyInstance {
+    return this.api.app
+  }
+
+  async start(): Promise<this> {
+    const cfg = this.config
+    await mkdir(cfg.dataDir, { recursive: true })
+    await this.credentials.load()
+    const secret = await loadPrivacySecret(cfg.dataDir)
+    const hasher = new MacHasher({ secret, rotationHours: cfg.privacy.saltRotationHours, timeZone: cfg.store.timezone })
+    const child = (module: string) => this.log.child({ module })
+
+    this.broker = new BrokerModule(cfg, this.credentials, child('broker'), this.metrics, this.clock)
+    this.pipeline = new IngestPipeline(cfg, hasher, this.bus, this.metrics, this.clock, child('ingest'))
+    const publish = (topic: string, payload: unknown, retain = false) =>
+      new Promise<void>((resolve) => {
+        if (!this.broker.aedes || this.broker.aedes.closed) return resolve()
+        this.broker.aedes.publish(
+          { cmd: 'publish', topic, payload: Buffer.from(JSON.stringify(payload)), qos: 1, retain, dup: false },
+          () => resolve(),
+        )
+      })
+    this.presence = new PresenceModule(cfg, this.bus, this.metrics, this.clock, child('presence'), publish)
+    this.devices = new DevicesModule(this.bus, this.metrics, this.credentials)
+    this.api = new ApiModule(cfg, this, child('api'))
+    this.modules = [this.broker, new IngestModule(this.broker, this.pipeline), this.devices, this.presence, this.api]
+
+    for (const m of this.modules) {
+      try {
+        await m.start()
+        this.moduleStatus.set(m.name, 'up')
+        this.metrics.moduleUp.set({ module: m.name }, 1)
+      } catch (err) {
+        this.moduleStatus.set(m.name, 'failed')
+        this.metrics.moduleUp.set({ module: m.name }, 0)
+        this.log.error({ err, module: m.name }, 'module failed to start')
+        if (m === this.broker) {
+          await this.stop()
+          throw err
+        }
+      }
+    }
+    const health: EdgeHealth = { v: 1, storeId: cfg.store.id, status: 'online', ts: this.clock.now(), version: '0.1.0' }
+    await publish(topics.storeHealth(cfg.store.id), health, true)
+    this.log.info({ store: cfg.store.id, mqtt: this.broker.address.mqtt, http: this.api.url }, 'edge started')
+    return this
+  }
+
+  async stop(): Promise<void> {
+    if (this.broker?.aedes && !this.broker.aedes.closed) {
+      const health: EdgeHealth = { v: 1, storeId: this.config.store.id, status: 'offline', ts: this.clock.now() }
+      await new Promise<void>((resolve) =>
+        this.broker.aedes.publish(
+          { cmd: 'publish', topic: topics.storeHealth(this.config.store.id), payload: Buffer.from(JSON.stringify(health)), qos: 1, retain: true, dup: false },
+          () => resolve(),
+        ),
+      )
+    }
+    for (const m of [...this.modules].reverse()) {
+      if (this.moduleStatus.get(m.name) !== 'up') continue
+      try {
+        await m.stop()
+        this.moduleStatus.set(m.name, 'stopped')
+      } catch (err) {
+        this.log.error({ err, module: m.name }, 'module failed to stop')
+      }
+    }
+  }
+}

@@ -1,0 +1,117 @@
+import type { DecodeContext, DecodeResult, Rejection } from '../contracts/index.ts'
+import { parseSensorTopic } from '../contracts/index.ts'
+import type { EventBus } from '../core/bus.ts'
+import type { Clock } from '../core/clock.ts'
+import type { EdgeConfig } from '../core/config.ts'
+import type { Logger } from '../core/logger.ts'
+import type { EdgeMetrics } from '../core/metrics.ts'
+import type { MacHasher } from './privacy/mac-hasher.ts'
+import { decodeBleBatch } from './decoders/ble-batch.decoder.ts'
+import { decodeWifiBatch } from './decoders/wifi-batch.decoder.ts'
+import { decodeEspresense } from './decoders/espresense.decoder.ts'
+import { decodeOmg } from './decoders/omg.decoder.ts'
+
+/**
+ * Topic + payload → decoder → sightings on the bus. Source-agnostic: the embedded broker feeds it
+ * in-process, and the ingest benchmark feeds the same pipeline from the machine's Mosquitto.
+ * Rejections are counted per device and reason, logged (rate-limited) and published on the bus;
+ * a bad payload never throws out of here.
+ */
+export class IngestPipeline {
+  private readonly lastLog = new Map<string, number>()
+  private readonly hashMac: (mac: string) => string
+
+  constructor(
+    private readonly cfg: EdgeConfig,
+    private readonly hasher: MacHasher,
+    private readonly bus: EventBus,
+    private readonly metrics: EdgeMetrics,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+  ) {
+    this.hashMac = (mac) => this.hasher.hash(mac)
+  }
+
+  /** Handle one inbound message; returns the decode result (for tests and the bench). */
+  handle(topic: string, payload: Buffer, receivedAt = this.clock.now()): DecodeResult {
+    const parsed = parseSensorTopic(topic)
+    if (!parsed) {
+      return this.rejectAll('unknown', 'unknown', { code: 'STORE_EDGE_ERR_TOPIC', reason: `topic "${topic.slice(0, 120)}" is not part of the contract` })
+    }
+    if (parsed.kind === 'status') {
+      const s = payload.toString('utf8').trim()
+      if (s !== 'online' && s !== 'offline') {
+        return this.rejectAll(parsed.deviceId, 'status', { code: 'STORE_EDGE_ERR_SCHEMA', reason: 'status must be "online" or "offline"' })
+      }
+      this.bus.emitDeviceStatus({ deviceId: parsed.deviceId, online: s === 'online', ts: receivedAt })
+      return { sightings: [], rejects: [] }
+    }
+    this.hasher.rotateIfDue(receivedAt)
+    const ctx: DecodeContext = {
+      deviceId: parsed.deviceId,
+      hashMac: this.hashMac,
+      now: receivedAt,
+      maxSkewMs: this.cfg.ingest.maxSkewMs,
+      maxBatch: this.cfg.ingest.maxBatch,
+    }
+    let result: DecodeResult
+    try {
+      switch (parsed.kind) {
+        case 'ble':
+          result = decodeBleBatch(payload, ctx)
+          break
+        case 'wifi':
+          result = decodeWifiBatch(payload, ctx)
+          break
+        case 'espresense':
+          result = decodeEspresense(payload, ctx, parsed.beaconId)
+          break
+        case 'omg':
+          result = decodeOmg(payload, ctx, parsed.mac)
+          break
+        default:
+          result = { sightings: [], rejects: [{ code: 'STORE_EDGE_ERR_TOPIC', reason: `no decoder for ${parsed.kind}` }] }
+      }
+    } catch (err) {
+      // Decoders must not throw; if one does, the message is rejected, counted and the bug logged.
+      this.log.error({ err, kind: parsed.kind, device: parsed.deviceId }, 'decoder threw')
+      result = { sightings: [], rejects: [{ code: 'STORE_EDGE_ERR_INTERNAL', reason: 'decoder failed on this payload' }] }
+    }
+    this.accept(parsed.deviceId, parsed.kind, result, receivedAt)
+    return result
+  }
+
+  /** Hash a MAC with the salt of the current period (webhook sources hash outside handle()). */
+  hashMacNow(mac: string): string {
+    this.hasher.rotateIfDue(this.clock.now())
+    return this.hasher.hash(mac)
+  }
+
+  /** Publish a decode result's sightings and count its rejections (also used by webhooks). */
+  accept(deviceId: string, kind: string, result: DecodeResult, receivedAt: number): void {
+    this.metrics.messages.inc({ kind })
+    if (result.sightings.length > 0) {
+      const first = result.sightings[0]!.source
+      if (result.sightings.every((s) => s.source === first)) this.metrics.sightings.inc({ source: first }, result.sightings.length)
+      else for (const s of result.sightings) this.metrics.sightings.inc({ source: s.source })
+      this.bus.emitSightings({ sightings: result.sightings, receivedAt, deviceId })
+    }
+    for (const r of result.rejects) this.rejected(deviceId, kind, r)
+  }
+
+  rejected(deviceId: string, kind: string, rejection: Rejection): void {
+    this.metrics.rejected.inc({ device: deviceId, kind, code: rejection.code })
+    this.bus.emitRejected({ deviceId, kind, rejection })
+    const key = `${deviceId}:${kind}:${rejection.code}`
+    const now = this.clock.now()
+    if ((this.lastLog.get(key) ?? 0) + 10_000 > now) return
+    if (this.lastLog.size > 10_000) this.lastLog.clear()
+    this.lastLog.set(key, now)
+    this.log.warn({ device: deviceId, kind, code: rejection.code, reason: rejection.reason, index: rejection.index }, 'payload rejected')
+  }
+
+  private rejectAll(deviceId: string, kind: string, r: Rejection): DecodeResult {
+    this.rejected(deviceId, kind, r)
+    return { sightings: [], rejects: [r] }
+  }
+}
