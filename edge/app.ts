@@ -122,6 +122,7 @@ export class EdgeApp {
   }
 
   async stop(): Promise<void> {
+    if (this.moduleStatus.get('broker') === 'up') await this.broker.closeListeners()
     if (this.broker?.aedes && !this.broker.aedes.closed) {
       const health: EdgeHealth = { v: 1, storeId: this.config.store.id, status: 'offline', ts: this.clock.now() }
       await new Promise<void>((resolve) =>

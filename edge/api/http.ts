@@ -10,8 +10,8 @@ import type { Logger } from '../core/logger.ts'
  */
 export function buildHttp(log: Logger): FastifyInstance {
   const app = Fastify({
-    loggerInstance: log.child({ module: 'http' }),
-    disableRequestLogging: true,
+    // Per-request lines are info level; the API logs warnings and errors only.
+    loggerInstance: log.child({ module: 'http' }, { level: 'warn' }),
     bodyLimit: 1024 * 1024,
     ajv: { customOptions: { coerceTypes: true, removeAdditional: false, allErrors: true } },
   }).withTypeProvider<TypeBoxTypeProvider>()

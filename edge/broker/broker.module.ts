@@ -224,13 +224,22 @@ export class BrokerModule implements EdgeModule {
     this.log.warn({ code, client: client?.id, detail }, 'broker refused')
   }
 
-  async stop(): Promise<void> {
+  /**
+   * First phase of a shutdown: stop accepting and drop every connection, so no publish is
+   * acknowledged after the ingest pipeline has stopped (unacknowledged QoS 1 messages are resent by
+   * the clients to the next edge process).
+   */
+  async closeListeners(): Promise<void> {
     this.wss?.close()
     for (const s of this.sockets) s.destroy()
     await Promise.all([
-      new Promise<void>((r) => (this.tcp ? this.tcp.close(() => r()) : r())),
-      new Promise<void>((r) => (this.http ? this.http.close(() => r()) : r())),
+      new Promise<void>((r) => (this.tcp?.listening ? this.tcp.close(() => r()) : r())),
+      new Promise<void>((r) => (this.http?.listening ? this.http.close(() => r()) : r())),
     ])
+  }
+
+  async stop(): Promise<void> {
+    await this.closeListeners()
     if (this.aedes) await new Promise<void>((r) => this.aedes.close(() => r()))
     if (this.db && this.db.status === 'open') await this.db.close()
   }

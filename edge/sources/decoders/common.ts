@@ -43,15 +43,45 @@ export function schemaErrors(check: TypeCheck<TSchema>, value: unknown, max = 3)
   return out.join('; ')
 }
 
-const HEX = /^[0-9a-f]{12}$/
-/** Normalise a MAC to `aa:bb:cc:dd:ee:ff`; undefined when it is not a 48-bit address. */
+const HEXVAL = new Int8Array(128).fill(-1)
+for (let i = 0; i < 10; i++) HEXVAL[48 + i] = i
+for (let i = 0; i < 6; i++) {
+  HEXVAL[65 + i] = 10 + i
+  HEXVAL[97 + i] = 10 + i
+}
+const LOWER = '0123456789abcdef'
+
+/**
+ * Normalise a MAC to `aa:bb:cc:dd:ee:ff`; undefined when it is not a 48-bit address. Accepts
+ * `aa:bb:…`, `aa-bb-…` (one separator used consistently) and 12 bare hex digits. Table-driven: it
+ * runs once per sighting on the hot path.
+ */
 export function normalizeMac(raw: unknown): string | undefined {
-  if (typeof raw !== 'string' || raw.length < 12 || raw.length > 17) return undefined
-  const hex = raw.replace(/[:\-.]/g, '').toLowerCase()
-  if (!HEX.test(hex)) return undefined
-  if (raw.length === 17 && !/^([0-9a-fA-F]{2})([:-][0-9a-fA-F]{2}){5}$/.test(raw)) return undefined
-  if (hex === '000000000000' || hex === 'ffffffffffff') return undefined
-  return `${hex.slice(0, 2)}:${hex.slice(2, 4)}:${hex.slice(4, 6)}:${hex.slice(6, 8)}:${hex.slice(8, 10)}:${hex.slice(10, 12)}`
+  if (typeof raw !== 'string') return undefined
+  const len = raw.length
+  let step: number
+  if (len === 17) {
+    step = 3
+    const sep = raw.charCodeAt(2)
+    if (sep !== 58 && sep !== 45) return undefined
+    for (let k = 5; k < 17; k += 3) if (raw.charCodeAt(k) !== sep) return undefined
+  } else if (len === 12) step = 2
+  else return undefined
+  let out = ''
+  let allZero = true
+  let allF = true
+  for (let k = 0, pos = 0; k < 6; k++, pos += step) {
+    const a = raw.charCodeAt(pos)
+    const b = raw.charCodeAt(pos + 1)
+    const hi = a < 128 ? HEXVAL[a]! : -1
+    const lo = b < 128 ? HEXVAL[b]! : -1
+    if (hi < 0 || lo < 0) return undefined
+    if (hi !== 0 || lo !== 0) allZero = false
+    if (hi !== 15 || lo !== 15) allF = false
+    out += (k ? ':' : '') + LOWER[hi] + LOWER[lo]
+  }
+  if (allZero || allF) return undefined
+  return out
 }
 
 /**

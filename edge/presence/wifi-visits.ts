@@ -1,0 +1,162 @@
+import type { Sighting, SightingSource } from '../contracts/index.ts'
+import type { EdgeConfig, SensorConfig } from '../core/config.ts'
+
+/**
+ * Passer-by or visitor, per device, from signal strength over time (Wi-Fi probes or BLE
+ * advertisements; the thresholds are config.wifi — give BLE its own instance if its levels differ).
+ *
+ * - A visit starts with a sighting at or above enterRssi. Weaker sightings alone never start one:
+ *   a phone heard only faintly is outside (passer-by).
+ * - While visiting, sightings at or above stayRssi keep the visit alive; silence up to
+ *   gapToleranceMs is tolerated (idle phones probe rarely). After a longer gap the visit ends.
+ * - A visit that lasts minVisitMs (first to last keeping sighting) is confirmed: the device is a
+ *   visitor from then on, and the confirmation is reported as `visit` with `repeat` set when the
+ *   same identity completed a visit that ended within repeatWindowDays before this one started.
+ *   A visit that ends shorter is reported as `pass` (the device was a passer-by).
+ * - Random-address identities are classified the same way but never repeat and never remembered.
+ *
+ * Bounds: open visits are capped (`maxOpenVisits`, least recently alive closed first) and the repeat
+ * memory is an LRU capped at `maxRemembered` (oldest completions forgotten first) and pruned past the
+ * window. The MAC-hash salt rotates daily by default (privacy.saltRotationHours), so a hashed MAC is a
+ * new identity each day and only beacon ids or longer rotations make a multi-day window meaningful;
+ * the memory stays bounded either way.
+ */
+
+export type VisitClass = 'passer-by' | 'pending' | 'visitor'
+
+export interface VisitEvent {
+  /** visit: a visit reached minVisitMs; pass: a visit ended shorter (passer-by); end: a confirmed visit ended. */
+  type: 'visit' | 'pass' | 'end'
+  id: string
+  source: SightingSource
+  /** When it was decided (the sighting's ts, or tick's now), ms. */
+  ts: number
+  randomAddress: boolean
+  /** For visit: the identity completed a visit within the repeat window before. */
+  repeat: boolean
+  /** Visit length so far (visit) or in all (pass, end), ms. */
+  durationMs: number
+}
+
+export interface WifiVisitOptions {
+  /** Receiver calibration (rssiOffset) per sensor, applied before the thresholds. */
+  sensors?: ReadonlyArray<Pick<SensorConfig, 'id' | 'rssiOffset'>>
+  /** Open visits tracked at most. Default 200,000. */
+  maxOpenVisits?: number
+  /** Identities remembered for repeat detection at most. Default 500,000 (≈ 100 B each). */
+  maxRemembered?: number
+}
+
+interface OpenVisit {
+  source: SightingSource
+  random: boolean
+  start: number
+  /** Last sighting at or above stayRssi. */
+  alive: number
+  confirmed: boolean
+}
+
+const DAY_MS = 86_400_000
+
+export class WifiVisitClassifier {
+  private readonly cfg: EdgeConfig['wifi']
+  private readonly windowMs: number
+  private readonly offsets = new Map<string, number>()
+  private readonly maxOpen: number
+  private readonly maxRemembered: number
+  /** Open visits, least recently alive first (re-inserted on every keeping sighting) for the cap. */
+  private readonly open = new Map<string, OpenVisit>()
+  /** Identity → end of its last completed visit, in completion order. */
+  private readonly completed = new Map<string, number>()
+
+  constructor(cfg: EdgeConfig['wifi'], opts: WifiVisitOptions = {}) {
+    this.cfg = cfg
+    this.windowMs = cfg.repeatWindowDays * DAY_MS
+    for (const s of opts.sensors ?? []) if (s.rssiOffset) this.offsets.set(s.id, s.rssiOffset)
+    this.maxOpen = opts.maxOpenVisits ?? 200_000
+    this.maxRemembered = opts.maxRemembered ?? 500_000
+  }
+
+  /** Open visits. */
+  get size(): number {
+    return this.open.size
+  }
+
+  /** Identities remembered for repeat detection. */
+  get remembered(): number {
+    return this.completed.size
+  }
+
+  /**
+   * Classify one sighting; returns the device's class right after it. Events it decides (a visit
+   * confirmed, an expired visit closed) are pushed onto `events` when given.
+   */
+  observe(s: Sighting, events?: VisitEvent[]): VisitClass {
+    const t = s.ts
+    const rssi = this.offsets.size === 0 ? s.rssi : s.rssi + (this.offsets.get(s.sensorId) ?? 0)
+    let v = this.open.get(s.id)
+    if (v !== undefined && t - v.alive > this.cfg.gapToleranceMs) {
+      this.close(s.id, v, t, events)
+      v = undefined
+    }
+    if (v === undefined) {
+      if (rssi < this.cfg.enterRssi) return 'passer-by'
+      if (this.open.size >= this.maxOpen) this.closeOldest(t, events)
+      v = { source: s.source, random: s.randomAddress, start: t, alive: t, confirmed: false }
+      this.open.set(s.id, v)
+    } else if (rssi >= this.cfg.stayRssi && t > v.alive) {
+      v.alive = t
+      this.open.delete(s.id)
+      this.open.set(s.id, v)
+    }
+    if (!v.confirmed && v.alive - v.start >= this.cfg.minVisitMs) {
+      v.confirmed = true
+      events?.push(this.event('visit', s.id, v, t, !v.random && this.isRepeat(s.id, v.start)))
+    }
+    return v.confirmed ? 'visitor' : 'pending'
+  }
+
+  /** Close visits silent for more than gapToleranceMs and forget completions older than the window. */
+  tick(now: number): VisitEvent[] {
+    const events: VisitEvent[] = []
+    // A full scan (open visits are few: devices in the store), so sensor clock skew cannot hide one.
+    for (const [id, v] of this.open) {
+      if (now - v.alive > this.cfg.gapToleranceMs) this.close(id, v, now, events)
+    }
+    for (const [id, end] of this.completed) {
+      if (now - end <= this.windowMs) break
+      this.completed.delete(id)
+    }
+    return events
+  }
+
+  private isRepeat(id: string, start: number): boolean {
+    const end = this.completed.get(id)
+    return end !== undefined && start - end <= this.windowMs
+  }
+
+  private close(id: string, v: OpenVisit, now: number, events: VisitEvent[] | undefined): void {
+    this.open.delete(id)
+    if (!v.confirmed) {
+      events?.push(this.event('pass', id, v, now, false))
+      return
+    }
+    events?.push(this.event('end', id, v, now, false))
+    if (v.random) return
+    this.completed.delete(id)
+    this.completed.set(id, v.alive)
+    if (this.completed.size > this.maxRemembered) {
+      const oldest = this.completed.keys().next()
+      if (!oldest.done) this.completed.delete(oldest.value)
+    }
+  }
+
+  private closeOldest(now: number, events: VisitEvent[] | undefined): void {
+    const first = this.open.entries().next()
+    if (!first.done) this.close(first.value[0], first.value[1], now, events)
+  }
+
+  private event(type: VisitEvent['type'], id: string, v: OpenVisit, ts: number, repeat: boolean): VisitEvent {
+    return { type, id, source: v.source, ts, randomAddress: v.random, repeat, durationMs: v.alive - v.start }
+  }
+}
