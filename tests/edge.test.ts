@@ -111,19 +111,26 @@ describe('edge node end to end over MQTT and HTTP', () => {
     clients.push(c)
     const total = 400
     const acks: Promise<unknown>[] = []
+    let acked = 0
+    let inFlightAtRestart = 0
+    let seenBySecond = 0
     for (let i = 0; i < total; i++) {
       const mac = `00:1a:00:00:${((i >> 8) & 0xff).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')}`
-      acks.push(c.publishAsync('sensors/scanner-1/ble', JSON.stringify({ v: 1, ts: Date.now(), sightings: [{ mac, addrType: 'public', rssi: -60 }] }), { qos: 1 }))
+      acks.push(c.publishAsync('sensors/scanner-1/ble', JSON.stringify({ v: 1, ts: Date.now(), sightings: [{ mac, addrType: 'public', rssi: -60 }] }), { qos: 1 }).then(() => acked++))
       if (i === 150) {
         // restart while messages are still in flight
+        inFlightAtRestart = i + 1 - acked
         await first.stop()
         app = undefined
         const second = await start(testConfig(dir, { zones, sensors, broker: { host: '127.0.0.1', port, wsPort: -1 } }))
         track(second)
+        second.bus.subscriber('test2').onSightings((e) => (seenBySecond += e.sightings.length))
       }
       if (i % 50 === 0) await new Promise((r) => setImmediate(r))
     }
     await Promise.all(acks)
+    expect(inFlightAtRestart).toBeGreaterThan(0)
+    expect(seenBySecond).toBeGreaterThan(0)
     expect(seen.size).toBe(total)
     expect(await counterValue(app!.metrics.registry, 'store_edge_ingest_messages_total')).toBeGreaterThan(0)
   })

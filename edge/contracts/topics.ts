@@ -31,7 +31,9 @@ export const INGEST_SUBSCRIPTIONS = [
   'sensors/+/wifi',
   'sensors/+/status',
   'espresense/devices/+/+',
+  'espresense/rooms/+/status',
   '+/+/BTtoMQTT/+',
+  '+/+/LWT',
 ] as const
 
 export type ParsedTopic =
@@ -53,5 +55,10 @@ export function parseSensorTopic(topic: string): ParsedTopic | undefined {
   if (p.length === 4 && p[2] === 'BTtoMQTT' && p[0] && DEVICE_ID_PATTERN.test(p[1]!) && p[3]) {
     return { kind: 'omg', deviceId: p[1]!, mac: p[3] }
   }
+  // Native online/offline of ESPresense (espresense/rooms/{room}/status) and OpenMQTTGateway ({base}/{gw}/LWT).
+  if (p.length === 4 && p[0] === 'espresense' && p[1] === 'rooms' && p[3] === 'status' && DEVICE_ID_PATTERN.test(p[2]!)) {
+    return { kind: 'status', deviceId: p[2]! }
+  }
+  if (p.length === 3 && p[2] === 'LWT' && p[0] && DEVICE_ID_PATTERN.test(p[1]!)) return { kind: 'status', deviceId: p[1]! }
   return undefined
 }

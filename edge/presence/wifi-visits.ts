@@ -105,9 +105,13 @@ export class WifiVisitClassifier {
       v = { source: s.source, random: s.randomAddress, start: t, alive: t, confirmed: false }
       this.open.set(s.id, v)
     } else if (rssi >= this.cfg.stayRssi && t > v.alive) {
+      // Re-insert (LRU order for the cap) at most once a second per device: delete+set on every
+      // sighting was the classifier's main cost at 200k sightings/s.
+      if (t - v.alive >= 1000) {
+        this.open.delete(s.id)
+        this.open.set(s.id, v)
+      }
       v.alive = t
-      this.open.delete(s.id)
-      this.open.set(s.id, v)
     }
     if (!v.confirmed && v.alive - v.start >= this.cfg.minVisitMs) {
       v.confirmed = true
