@@ -50,3 +50,12 @@ describe('edge configuration', () => {
     await cleanup()
   })
 })
+
+describe('shipped example configuration', () => {
+  it('deploy/edge/store.example.yaml is valid and matches the demo store layout', async () => {
+    const { demoStore } = await import('../sim/demo-store.ts')
+    const cfg = loadConfig(new URL('../../deploy/edge/store.example.yaml', import.meta.url).pathname, {})
+    expect(cfg.zones.map((z) => z.id)).toEqual(demoStore.zones.map((z) => z.id))
+    expect(cfg.sensors.map((s) => [s.id, s.zone, s.kind])).toEqual(demoStore.sensors.map((s) => [s.id, s.zone, s.kind]))
+  })
+})
