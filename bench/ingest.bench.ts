@@ -48,9 +48,11 @@ function config(dataDir: string, ids: string[]): EdgeConfig {
 interface PublisherResult { sent: number; acked: number; ms: number }
 
 function runPublisher(job: object): { ready: Promise<void>; done: Promise<PublisherResult> } {
-  const child = fork(fileURLToPath(new URL('./ingest.publisher.ts', import.meta.url)), [], {
+  // Built (dist/run.mjs): the publisher is bundled beside it; from source it runs through tsx.
+  const built = import.meta.url.endsWith('.mjs')
+  const child = fork(fileURLToPath(new URL(built ? './ingest.publisher.mjs' : './ingest.publisher.ts', import.meta.url)), [], {
     env: { ...process.env, BENCH_JOB: JSON.stringify(job) },
-    execArgv: ['--import', 'tsx'],
+    execArgv: built ? [] : ['--import', 'tsx'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   })
   let readyResolve!: () => void
@@ -129,6 +131,15 @@ async function main() {
     clients.push({ deviceId: id, username: c.username, password: c.password })
   }
   const state = instrument(edge)
+  log(`RSS at start ${(process.memoryUsage().rss / 1048576).toFixed(0)} MB`)
+  let tickMax = 0
+  const tick = edge.presence.tick.bind(edge.presence)
+  edge.presence.tick = (now) => {
+    const t0 = performance.now()
+    const r = tick(now)
+    tickMax = Math.max(tickMax, performance.now() - t0)
+    return r
+  }
 
   log(`phase 1: ${SCANNERS} scanners publishing as fast as the edge acknowledges, ${MAX_MS / 1000}s`)
   const { rate: maxRate, cpuPct: edgeCpuPct } = await measureMax(state, runPublisher({ host: '127.0.0.1', port: edge.broker.address.mqtt.port, clients, identities: IDENTITIES, mode: 'max', rate: 0, durationMs: MAX_MS, window: 32 }), MAX_MS)
@@ -147,8 +158,9 @@ async function main() {
   if (global.gc) global.gc()
   await new Promise((r) => setTimeout(r, 500))
   const identities = edge.presence.engine.size
-  const rssMb = process.memoryUsage().rss / 1024 / 1024
-  log(`RSS ${rssMb.toFixed(0)} MB with ${identities} identities tracked`)
+  const mem = process.memoryUsage()
+  const rssMb = mem.rss / 1024 / 1024
+  log(`RSS ${rssMb.toFixed(0)} MB (heap ${(mem.heapUsed / 1048576).toFixed(0)}/${(mem.heapTotal / 1048576).toFixed(0)} MB, external ${(mem.external / 1048576).toFixed(0)} MB) with ${identities} identities tracked; presence tick max ${tickMax.toFixed(1)} ms`)
   await edge.stop()
 
   log('phase 3: the same decode + presence pipeline consuming from the machine’s Mosquitto')

@@ -55,6 +55,31 @@ export function decodeBleBatch(payload: Buffer | string, ctx: DecodeContext): De
 }
 
 /** One `BleSightingItem` → a sighting or a rejection carrying its index. */
+/**
+ * Advertisements repeat: a beacon sends the same frame for hours and a phone for minutes, heard by
+ * several scanners. Parsing is a pure function of the hex, so results are memoised (bounded; the
+ * whole cache is dropped when full, which is cheaper than LRU bookkeeping on the hot path). Cached
+ * results are frozen: sightings share them.
+ */
+const ADV_CACHE_MAX = 20_000
+let advCache = new Map<string, ReturnType<typeof parseBleAdv>>()
+function parseAdvCached(hex: string): ReturnType<typeof parseBleAdv> {
+  let r = advCache.get(hex)
+  if (r === undefined) {
+    r = parseBleAdv(hex)
+    if (r.ok) deepFreeze(r.adv)
+    if (advCache.size >= ADV_CACHE_MAX) advCache = new Map()
+    advCache.set(hex, r)
+  }
+  return r
+}
+
+function deepFreeze(o: object): void {
+  if (ArrayBuffer.isView(o)) return // typed arrays (raw AD bytes) cannot be frozen; nothing writes them
+  for (const v of Object.values(o)) if (v && typeof v === 'object' && !Object.isFrozen(v)) deepFreeze(v)
+  Object.freeze(o)
+}
+
 function decodeItem(item: unknown, i: number, envTs: number, ctx: DecodeContext): Sighting | Rejection {
   if (typeof item !== 'object' || item === null || Array.isArray(item)) {
     return reject('STORE_EDGE_ERR_ITEM_SCHEMA', `/sightings/${i}: expected an object`, i)
@@ -89,7 +114,7 @@ function decodeItem(item: unknown, i: number, envTs: number, ctx: DecodeContext)
     if (typeof o.adv !== 'string' || o.adv.length > ADV_MAX_HEX) {
       return reject('STORE_EDGE_ERR_BAD_ADV', `adv at /sightings/${i} must be a hex string of at most 62 bytes`, i)
     }
-    const p = parseBleAdv(o.adv)
+    const p = parseAdvCached(o.adv)
     if (!p.ok) return reject('STORE_EDGE_ERR_BAD_ADV', `adv at /sightings/${i}: ${p.error}`, i)
     adv = p.adv
   }

@@ -49,7 +49,6 @@ for (let i = 0; i < 6; i++) {
   HEXVAL[65 + i] = 10 + i
   HEXVAL[97 + i] = 10 + i
 }
-const LOWER = '0123456789abcdef'
 
 /**
  * Normalise a MAC to `aa:bb:cc:dd:ee:ff`; undefined when it is not a 48-bit address. Accepts
@@ -67,21 +66,27 @@ export function normalizeMac(raw: unknown): string | undefined {
     for (let k = 5; k < 17; k += 3) if (raw.charCodeAt(k) !== sep) return undefined
   } else if (len === 12) step = 2
   else return undefined
-  let out = ''
   let allZero = true
   let allF = true
+  // Already canonical (lowercase, ':'), the common case: return the input string itself. It is a
+  // flat string straight from JSON.parse, so hashing it for the MAC-hash cache is cheap, where a
+  // string built by concatenation would first have to be flattened.
+  let canonical = step === 3 && raw.charCodeAt(2) === 58
   for (let k = 0, pos = 0; k < 6; k++, pos += step) {
     const a = raw.charCodeAt(pos)
     const b = raw.charCodeAt(pos + 1)
     const hi = a < 128 ? HEXVAL[a]! : -1
     const lo = b < 128 ? HEXVAL[b]! : -1
     if (hi < 0 || lo < 0) return undefined
+    if (a >= 65 && a <= 70) canonical = false
+    if (b >= 65 && b <= 70) canonical = false
     if (hi !== 0 || lo !== 0) allZero = false
     if (hi !== 15 || lo !== 15) allF = false
-    out += (k ? ':' : '') + LOWER[hi] + LOWER[lo]
   }
   if (allZero || allF) return undefined
-  return out
+  if (canonical) return raw
+  const hex = step === 2 ? raw.toLowerCase() : raw.toLowerCase().replaceAll(raw[2]!, '')
+  return `${hex.slice(0, 2)}:${hex.slice(2, 4)}:${hex.slice(4, 6)}:${hex.slice(6, 8)}:${hex.slice(8, 10)}:${hex.slice(10, 12)}`
 }
 
 /**
