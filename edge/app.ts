@@ -96,7 +96,7 @@ export class EdgeApp {
         )
       })
     this.presence = new PresenceModule(cfg, this.bus, this.metrics, this.clock, child('presence'), publish)
-    this.devices = new DevicesModule(this.bus, this.metrics, this.credentials)
+    this.devices = new DevicesModule(this.bus, this.metrics, this.credentials, this.clock)
     this.api = new ApiModule(cfg, this, child('api'))
     this.modules = [this.broker, new IngestModule(this.broker, this.pipeline), this.devices, this.presence, this.api]
 

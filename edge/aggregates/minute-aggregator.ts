@@ -198,7 +198,14 @@ export class MinuteAggregator {
     return { v: 1, storeId: this.storeId, minute: start, sources, zones }
   }
 
+  /** The bucket of the last lookup: consecutive sightings almost always fall in the same interval. */
+  private lastStart = NaN
+  private lastBucket?: Bucket
+
   private bucket(ts: number): Bucket {
+    if (ts >= this.lastStart && ts < this.lastStart + this.intervalMs && this.lastStart >= this.closedBefore && this.lastBucket) {
+      return this.lastBucket
+    }
     let start = Math.floor(ts / this.intervalMs) * this.intervalMs
     if (start < this.closedBefore) {
       this.lateInputs++
@@ -209,6 +216,8 @@ export class MinuteAggregator {
       b = { ble: newSource(), wifi: newSource(), zones: new Map() }
       this.buckets.set(start, b)
     }
+    this.lastStart = start
+    this.lastBucket = b
     return b
   }
 

@@ -1,4 +1,5 @@
 import type { EventBus, BusSubscriber } from '../core/bus.ts'
+import type { Clock } from '../core/clock.ts'
 import type { EdgeMetrics } from '../core/metrics.ts'
 import type { EdgeModule } from '../core/module.ts'
 import type { CredentialStore } from './credentials.ts'
@@ -22,6 +23,7 @@ export class DevicesModule implements EdgeModule {
     private readonly bus: EventBus,
     private readonly metrics: EdgeMetrics,
     private readonly credentials: CredentialStore,
+    private readonly clock: Clock,
   ) {}
 
   async start(): Promise<void> {
@@ -36,7 +38,7 @@ export class DevicesModule implements EdgeModule {
       this.state(e.deviceId, e.receivedAt).lastMessage = e.receivedAt
     })
     this.sub.onRejected((e) => {
-      if (e.deviceId !== 'unknown') this.state(e.deviceId, Date.now()).rejected++
+      if (e.deviceId !== 'unknown') this.state(e.deviceId, this.clock.now()).rejected++
     })
   }
 

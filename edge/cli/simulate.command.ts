@@ -47,7 +47,7 @@ function simOptions(cmd: Command): Command {
     .addOption(new Option('--speed <x>', 'simulated seconds per wall-clock second (the edge must share the clock above 1)').default('1'))
     .addOption(new Option('--seed <n>', 'random seed (the same seed replays the same day)').default('1'))
     .addOption(new Option('--rate <x>', 'shopper arrival multiplier over a typical store').default('3'))
-    .addOption(new Option('--start-hour <h>', 'store-local hour the simulated day starts at (default: now)'))
+    .addOption(new Option('--start-hour <h>', 'store-local hour the simulated day starts at (default: now; demo: 12)'))
     .addOption(new Option('--warmup <minutes>', 'simulated minutes run before publishing, so the store is not empty').default('20'))
 }
 
@@ -108,6 +108,9 @@ export function registerSimulateCommands(program: Command): void {
       .addOption(new Option('-c, --config <file>', 'edge configuration (optional; the demo store layout is used when it has no zones)').env('STORE_EDGE_CONFIG'))
       .addOption(new Option('-d, --data-dir <dir>', 'data directory').default('./var/demo')),
   ).action(async (opts: SimOpts) => {
+    // A demo should show a busy store whatever the hour: the simulated day starts at lunchtime
+    // unless asked otherwise.
+    opts.startHour ??= '12'
     const cfg = withDemoLayout(configFrom(opts))
     const interactive = process.stdout.isTTY === true
     // On a terminal the summary owns the screen: logs go to a file in the data dir.
