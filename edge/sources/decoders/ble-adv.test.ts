@@ -1,17 +1,12 @@
-import { createHmac } from 'node:crypto'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { bleIdentity, bytesToHex, decodeEddystone, hexToBytes, parseBleAdv, parseBleAdvBytes, type BleAdv } from './ble-adv.ts'
+import { ad, ascii, h, mfr, svc16, testHashMac as hashMac, u16, u32 } from './test-support.ts'
 
-// --- advertisement builders, straight from the specs (Core Spec Vol 3 Part C §11: Length | AD type | data)
-const h = (...bytes: number[]) => bytes.map((b) => (b & 0xff).toString(16).padStart(2, '0')).join('')
-const ad = (type: number, dataHex: string) => h(dataHex.length / 2 + 1, type) + dataHex
+// --- advertisement builders, straight from the specs (Core Spec Vol 3 Part C §11: Length | AD type | data);
+// h, ad, mfr, svc16, u16, u32 and ascii come from test-support.ts
 const flags = (f = 0x06) => ad(0x01, h(f))
-const mfr = (company: number, dataHex: string) => ad(0xff, h(company & 0xff, company >> 8) + dataHex) // company id LE
-const svc16 = (uuid: number, dataHex: string) => ad(0x16, h(uuid & 0xff, uuid >> 8) + dataHex)
 const uuids16 = (...u: number[]) => ad(0x03, u.map((x) => h(x & 0xff, x >> 8)).join(''))
-const u16 = (n: number) => h(n >> 8, n)
-const u32 = (n: number) => h(n >>> 24, n >>> 16, n >>> 8, n)
 
 /** Apple's iBeacon example UUID (AirLocate sample code). */
 const APPLE_UUID = 'e2c56db5-dffb-48d2-b060-d0f5a71096e0'
@@ -21,7 +16,6 @@ const EDDY_NS = 'edd1ebeac04e5defa017'
 const EDDY_INST = '0123456789ab'
 const eddyUid = (tx: number, ns = EDDY_NS, inst = EDDY_INST, rfu = '0000') => uuids16(0xfeaa) + svc16(0xfeaa, h(0x00, tx) + ns + inst + rfu)
 const eddyUrl = (tx: number, scheme: number, encodedHex: string) => uuids16(0xfeaa) + svc16(0xfeaa, h(0x10, tx, scheme) + encodedHex)
-const ascii = (s: string) => Buffer.from(s, 'latin1').toString('hex')
 
 function ok(hex: string): BleAdv {
   const r = parseBleAdv(hex)
@@ -33,8 +27,6 @@ function err(hex: string): string {
   if (r.ok) throw new Error('expected an error')
   return r.error
 }
-
-const hashMac = (m: string) => 'h:' + createHmac('sha256', 'test-salt').update(m).digest('hex').slice(0, 20)
 
 describe('hex helpers', () => {
   it('round-trips with upper and lower case', () => {

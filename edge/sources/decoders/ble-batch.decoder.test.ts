@@ -1,28 +1,14 @@
-import { createHmac } from 'node:crypto'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { ErrorCodes, type DecodeContext, type DecodeResult } from '../../contracts/index.ts'
+import type { DecodeResult } from '../../contracts/index.ts'
 import { decodeBleBatch } from './ble-batch.decoder.ts'
-import { normalizeMac } from './common.ts'
+import { ad, ascii, checkRejections, h, hashed, junk, leakedMac, mfr, svc16, testContext, u16, u32 } from './test-support.ts'
 
 const NOW = Date.UTC(2025, 5, 1, 10, 0, 0)
-const ctx: DecodeContext = {
-  deviceId: 'scanner-1',
-  hashMac: (m) => 'h:' + createHmac('sha256', 'test-salt').update(m).digest('hex').slice(0, 20),
-  now: NOW,
-  maxSkewMs: 600_000,
-  maxBatch: 500,
-}
+const ctx = testContext('scanner-1', NOW)
 
-// --- advertisement builders from the specs (Core Spec Vol 3 Part C §11: Length | AD type | data)
-const h = (...bytes: number[]) => bytes.map((b) => (b & 0xff).toString(16).padStart(2, '0')).join('')
-const ad = (type: number, dataHex: string) => h(dataHex.length / 2 + 1, type) + dataHex
+// --- advertisements built from the specs (builders in test-support.ts)
 const flags = ad(0x01, h(0x06))
-const mfr = (company: number, dataHex: string) => ad(0xff, h(company & 0xff, company >> 8) + dataHex)
-const svc16 = (uuid: number, dataHex: string) => ad(0x16, h(uuid & 0xff, uuid >> 8) + dataHex)
-const u16 = (n: number) => h(n >> 8, n)
-const u32 = (n: number) => h(n >>> 24, n >>> 16, n >>> 8, n)
-const ascii = (s: string) => Buffer.from(s, 'latin1').toString('hex')
 
 const APPLE_UUID = 'e2c56db5-dffb-48d2-b060-d0f5a71096e0'
 const IBEACON = flags + mfr(0x004c, h(0x02, 0x15) + APPLE_UUID.replaceAll('-', '') + u16(1) + u16(2) + h(-59))
@@ -42,20 +28,6 @@ const MAC2 = 'd0-03-df-aa-bb-cc'
 const MAC3 = '5a1b2c3d4e5f'
 
 const batch = (sightings: unknown[], extra: Record<string, unknown> = {}) => JSON.stringify({ v: 1, ts: NOW, sightings, ...extra })
-const hashed = (m: string) => ctx.hashMac(normalizeMac(m)!)
-
-/** Every textual form a MAC could leak in: colon, dash, bare, and byte-reversed bare. */
-function macForms(raw: unknown): string[] {
-  const n = normalizeMac(raw)
-  if (!n) return []
-  const p = n.split(':')
-  return [n, p.join('-'), p.join(''), [...p].reverse().join('')]
-}
-function leakedMac(result: DecodeResult, macs: unknown[]): string | undefined {
-  const out = JSON.stringify(result).toLowerCase()
-  for (const m of macs) for (const f of macForms(m)) if (out.includes(f)) return f
-  return undefined
-}
 
 describe('decodeBleBatch: envelope', () => {
   it('rejects non-JSON, non-objects and schema failures as a whole', () => {
@@ -216,12 +188,8 @@ describe('decodeBleBatch: items', () => {
 
 // ----------------------------------------------------------------- property / fuzz tests
 
-const KNOWN_CODES = new Set(Object.keys(ErrorCodes))
 function checkInvariants(r: DecodeResult, macs: unknown[]): void {
-  for (const x of r.rejects) {
-    if (!KNOWN_CODES.has(x.code)) throw new Error(`unknown code ${x.code}`)
-    if (typeof x.reason !== 'string' || x.reason.length === 0) throw new Error('empty reason')
-  }
+  checkRejections(r)
   for (const s of r.sightings) {
     if (s.randomAddress !== (s.idKind === 'random')) throw new Error(`randomAddress ${s.randomAddress} with idKind ${s.idKind}`)
     if (s.rssi < -127 || s.rssi > 20) throw new Error('rssi out of range')
@@ -236,7 +204,6 @@ const macArb = macBytes.chain((b) => {
   const p = [...b].map((x) => x.toString(16).padStart(2, '0'))
   return fc.constantFrom(p.join(':'), p.join('-'), p.join(''), p.join(':').toUpperCase(), p.join('').toUpperCase())
 })
-const junk = fc.oneof(fc.string({ maxLength: 20 }), fc.integer(), fc.double(), fc.constant(null), fc.boolean(), fc.jsonValue({ maxDepth: 2 }))
 const knownAdv = fc.constantFrom(IBEACON, ALTBEACON, EDDY_UID, EDDY_URL, EDDY_EID, EDDY_TLM, APPLE_NEARBY, FAST_PAIR, '', flags)
 /** Valid advertisements with one byte flipped, cut or extended: mostly still well-formed hex. */
 const mutatedAdv = fc.tuple(knownAdv, fc.nat(), fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 2 })).map(([a, pos, byte, op]) => {

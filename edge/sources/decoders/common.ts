@@ -22,6 +22,17 @@ export function parseJsonPayload(payload: Buffer | string): Parsed<unknown> {
   }
 }
 
+/** parseJsonPayload, then the value must be a JSON object (not null, not an array). */
+export function parseJsonObject(payload: Buffer | string): Parsed<Record<string, unknown>> {
+  const parsed = parseJsonPayload(payload)
+  if (!parsed.ok) return parsed
+  const m = parsed.value
+  if (typeof m !== 'object' || m === null || Array.isArray(m)) {
+    return { ok: false, rejection: reject('STORE_EDGE_ERR_SCHEMA', '/: expected a JSON object') }
+  }
+  return { ok: true, value: m as Record<string, unknown> }
+}
+
 const compiled = new WeakMap<TSchema, TypeCheck<TSchema>>()
 /** Compile a TypeBox schema once (TypeCompiler is ~10× faster than Value.Check on the hot path). */
 export function checker<T extends TSchema>(schema: T): TypeCheck<T> {

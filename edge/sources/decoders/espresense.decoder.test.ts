@@ -1,32 +1,11 @@
-import { createHmac } from 'node:crypto'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { ErrorCodes, type DecodeContext, type DecodeResult } from '../../contracts/index.ts'
-import { normalizeMac } from './common.ts'
 import { decodeEspresense } from './espresense.decoder.ts'
+import { checkSingleMessageInvariants as checkInvariants, hashed, junk, leakedMac, testContext } from './test-support.ts'
 
 const NOW = Date.UTC(2025, 5, 1, 10, 0, 0)
-const ctx: DecodeContext = {
-  deviceId: 'cosmetics-1',
-  hashMac: (m) => 'h:' + createHmac('sha256', 'test-salt').update(m).digest('hex').slice(0, 20),
-  now: NOW,
-  maxSkewMs: 600_000,
-  maxBatch: 500,
-}
-const hashed = (m: string) => ctx.hashMac(normalizeMac(m)!)
+const ctx = testContext('cosmetics-1', NOW)
 const decode = (msg: unknown, topicId = 'x') => decodeEspresense(JSON.stringify(msg), ctx, topicId)
-
-function macForms(raw: unknown): string[] {
-  const n = normalizeMac(raw)
-  if (!n) return []
-  const p = n.split(':')
-  return [n, p.join('-'), p.join(''), [...p].reverse().join('')]
-}
-function leakedMac(result: DecodeResult, macs: unknown[]): string | undefined {
-  const out = JSON.stringify(result).toLowerCase()
-  for (const m of macs) for (const f of macForms(m)) if (out.includes(f)) return f
-  return undefined
-}
 
 // Shapes as ESPresense's BleFingerprint::fill() publishes them (mac: 12 hex, lowercase).
 const MAC = 'c47c8d6a0102'
@@ -162,20 +141,7 @@ describe('decodeEspresense', () => {
 
 // ----------------------------------------------------------------- property / fuzz tests
 
-const KNOWN_CODES = new Set(Object.keys(ErrorCodes))
-function checkInvariants(r: DecodeResult, macs: unknown[]): void {
-  if (r.sightings.length + r.rejects.length !== 1) throw new Error('one message must give exactly one sighting or one rejection')
-  for (const x of r.rejects) {
-    if (!KNOWN_CODES.has(x.code)) throw new Error(`unknown code ${x.code}`)
-    if (typeof x.reason !== 'string' || x.reason.length === 0) throw new Error('empty reason')
-  }
-  for (const s of r.sightings) if (s.randomAddress !== (s.idKind === 'random')) throw new Error('randomAddress/idKind mismatch')
-  const leak = leakedMac(r, macs)
-  if (leak) throw new Error(`raw MAC ${leak} in output`)
-}
-
 const macBytes = fc.uint8Array({ minLength: 6, maxLength: 6 }).map((b) => Buffer.from(b).toString('hex'))
-const junk = fc.oneof(fc.string({ maxLength: 20 }), fc.integer(), fc.double(), fc.constant(null), fc.boolean(), fc.jsonValue({ maxDepth: 2 }))
 const numOrString = (min: number, max: number) => fc.oneof(fc.integer({ min, max }), fc.integer({ min, max }).map(String), fc.double({ min, max, noNaN: true }), junk)
 const idArb = (mac: string) =>
   fc.oneof(

@@ -1,6 +1,6 @@
 import type { BeaconInfo, DecodeContext, DecodeResult, DeviceClass, IdKind, Sighting, Telemetry } from '../../contracts/index.ts'
 import { bleIdentity, hexToBytes, type BleBeacon } from './ble-adv.ts'
-import { checkTs, normalizeMac, num, parseJsonPayload, reject, rssiValid } from './common.ts'
+import { checkTs, normalizeMac, num, parseJsonObject, reject, rssiValid } from './common.ts'
 
 /**
  * ESPresense native messages on `espresense/devices/{id}/{room}`; the room is the node (ctx.deviceId).
@@ -27,13 +27,9 @@ import { checkTs, normalizeMac, num, parseJsonPayload, reject, rssiValid } from 
 const ID_TYPE_PUBLIC_MAC = 55
 
 export function decodeEspresense(payload: Buffer | string, ctx: DecodeContext, beaconIdFromTopic: string): DecodeResult {
-  const parsed = parseJsonPayload(payload)
+  const parsed = parseJsonObject(payload)
   if (!parsed.ok) return { sightings: [], rejects: [parsed.rejection] }
-  const m = parsed.value
-  if (typeof m !== 'object' || m === null || Array.isArray(m)) {
-    return { sightings: [], rejects: [reject('STORE_EDGE_ERR_SCHEMA', '/: expected a JSON object')] }
-  }
-  const o = m as Record<string, unknown>
+  const o = parsed.value
   const rawId = o.id === undefined ? beaconIdFromTopic : o.id
   if (typeof rawId !== 'string' || rawId.length === 0 || rawId.length > 200) {
     return { sightings: [], rejects: [reject('STORE_EDGE_ERR_SCHEMA', '/id: expected a non-empty string')] }

@@ -1,14 +1,12 @@
-import { createHmac } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { ErrorCodes, type DecodeContext, type DecodeResult } from '../../contracts/index.ts'
 import { normalizeMac } from './common.ts'
 import { apSensorId, decodeMeraki, merakiTime } from './meraki.decoder.ts'
+import { expectWellFormed, macTextArb as macArb, testContext, testHashMac as hashMac } from './test-support.ts'
 
 const NOW = Date.parse('2026-05-14T09:31:50Z')
-const hashMac = (m: string) => 'h:' + createHmac('sha256', 'test-salt').update(m).digest('hex').slice(0, 20)
-const ctx: DecodeContext = { deviceId: 'meraki', hashMac, now: NOW, maxSkewMs: 600_000, maxBatch: 500 }
+const ctx = testContext('meraki', NOW)
 
 /** The fixtures were captured at 2024-05-14T09:31:50Z (their endTime); move every ISO time to "now". */
 // any: tests poke into the fixture freely; the decoder under test treats it as unknown.
@@ -18,23 +16,6 @@ function fixture(name: 'wifi' | 'bluetooth', now = NOW): any {
   return JSON.parse(text, (_k, v) => (typeof v === 'string' && /^\d{4}-\d\d-\d\dT[\d:]+Z$/.test(v) ? new Date(Date.parse(v) + shift).toISOString().replace('.000Z', 'Z') : v))
 }
 const t = (iso: string) => Date.parse(iso) + (NOW - Date.parse('2024-05-14T09:31:50Z'))
-
-const KNOWN = new Set(Object.keys(ErrorCodes))
-function expectWellFormed(r: DecodeResult, clientMacs: string[] = []) {
-  for (const rej of r.rejects) {
-    if (!KNOWN.has(rej.code)) throw new Error(`unknown code ${rej.code}`)
-    if (typeof rej.reason !== 'string' || rej.reason.length === 0) throw new Error('empty reason')
-  }
-  if (clientMacs.length === 0) return
-  const out = JSON.stringify(r).toLowerCase()
-  for (const raw of clientMacs) {
-    const n = normalizeMac(raw)
-    if (!n) continue
-    for (const form of [raw.toLowerCase(), n, n.replace(/:/g, ''), n.replace(/:/g, '-')]) {
-      if (out.includes(form)) throw new Error(`raw MAC ${form} leaked into ${out}`)
-    }
-  }
-}
 
 describe('decodeMeraki (Scanning API v3)', () => {
   it('decodes the WiFi fixture: one sighting per AP of the newest location, else latestRecord', () => {
@@ -155,12 +136,6 @@ describe('decodeMeraki (Scanning API v3)', () => {
 
 describe('decodeMeraki properties (fuzz)', () => {
   const RUNS = 5000
-  const macArb = fc
-    .tuple(fc.uint8Array({ minLength: 6, maxLength: 6 }), fc.constantFrom(':', '-', ''), fc.boolean())
-    .map(([b, sep, upper]) => {
-      const s = [...b].map((x) => x.toString(16).padStart(2, '0')).join(sep)
-      return upper ? s.toUpperCase() : s
-    })
   const anything = fc.oneof(fc.jsonValue(), macArb, fc.double(), fc.constant(undefined))
   const num = (min: number, max: number) => fc.oneof(fc.integer({ min, max }), fc.integer({ min, max }).map(String))
   const time = fc.oneof(

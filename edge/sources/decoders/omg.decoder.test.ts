@@ -1,36 +1,12 @@
-import { createHmac } from 'node:crypto'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { ErrorCodes, type DecodeContext, type DecodeResult } from '../../contracts/index.ts'
-import { normalizeMac } from './common.ts'
 import { decodeOmg } from './omg.decoder.ts'
+import { checkSingleMessageInvariants as checkInvariants, h, hashed, junk, leakedMac, testContext, u16, u32 } from './test-support.ts'
 
 const NOW = Date.UTC(2025, 5, 1, 10, 0, 0)
-const ctx: DecodeContext = {
-  deviceId: 'omg-entrance',
-  hashMac: (m) => 'h:' + createHmac('sha256', 'test-salt').update(m).digest('hex').slice(0, 20),
-  now: NOW,
-  maxSkewMs: 600_000,
-  maxBatch: 500,
-}
-const hashed = (m: string) => ctx.hashMac(normalizeMac(m)!)
+const ctx = testContext('omg-entrance', NOW)
 const decode = (msg: unknown, topicMac = '45E174126E00') => decodeOmg(JSON.stringify(msg), ctx, topicMac)
 
-function macForms(raw: unknown): string[] {
-  const n = normalizeMac(raw)
-  if (!n) return []
-  const p = n.split(':')
-  return [n, p.join('-'), p.join(''), [...p].reverse().join('')]
-}
-function leakedMac(result: DecodeResult, macs: unknown[]): string | undefined {
-  const out = JSON.stringify(result).toLowerCase()
-  for (const m of macs) for (const f of macForms(m)) if (out.includes(f)) return f
-  return undefined
-}
-
-const h = (...bytes: number[]) => bytes.map((b) => (b & 0xff).toString(16).padStart(2, '0')).join('')
-const u16 = (n: number) => h(n >> 8, n)
-const u32 = (n: number) => h(n >>> 24, n >>> 16, n >>> 8, n)
 const APPLE_UUID = 'e2c56db5-dffb-48d2-b060-d0f5a71096e0'
 /** OMG's manufacturerdata: the whole AD payload, company id (LE) first. */
 const IBEACON_MD = '4c000215' + APPLE_UUID.replaceAll('-', '') + u16(100) + u16(7) + h(-59)
@@ -125,19 +101,6 @@ describe('decodeOmg', () => {
 
 // ----------------------------------------------------------------- property / fuzz tests
 
-const KNOWN_CODES = new Set(Object.keys(ErrorCodes))
-function checkInvariants(r: DecodeResult, macs: unknown[]): void {
-  if (r.sightings.length + r.rejects.length !== 1) throw new Error('one message must give exactly one sighting or one rejection')
-  for (const x of r.rejects) {
-    if (!KNOWN_CODES.has(x.code)) throw new Error(`unknown code ${x.code}`)
-    if (typeof x.reason !== 'string' || x.reason.length === 0) throw new Error('empty reason')
-  }
-  for (const s of r.sightings) if (s.randomAddress !== (s.idKind === 'random')) throw new Error('randomAddress/idKind mismatch')
-  const leak = leakedMac(r, macs)
-  if (leak) throw new Error(`raw MAC ${leak} in output`)
-}
-
-const junk = fc.oneof(fc.string({ maxLength: 20 }), fc.integer(), fc.double(), fc.constant(null), fc.boolean(), fc.jsonValue({ maxDepth: 2 }))
 const hexArb = (max: number) => fc.uint8Array({ maxLength: max }).map((b) => Buffer.from(b).toString('hex'))
 const mdArb = fc.oneof(
   fc.constantFrom(IBEACON_MD, '4c0010050118441233', 'e0000102', '75004204', '1801beac' + '00'.repeat(22)),

@@ -1,6 +1,6 @@
 import type { DecodeContext, DecodeResult, DeviceClass, Sighting } from '../../contracts/index.ts'
 import { analyzeAdv, bleIdentity, decodeIBeacon, hexToBytes, tlmTelemetry, type AdvAnalysis, type BleBeacon, type ManufacturerData, type ServiceData16 } from './ble-adv.ts'
-import { checkTs, normalizeMac, num, parseJsonPayload, reject, rssiValid } from './common.ts'
+import { checkTs, normalizeMac, num, parseJsonObject, reject, rssiValid } from './common.ts'
 
 /**
  * OpenMQTTGateway (and Theengs Gateway) BLE messages on `{base}/{gateway}/BTtoMQTT/{MAC without
@@ -17,13 +17,9 @@ import { checkTs, normalizeMac, num, parseJsonPayload, reject, rssiValid } from 
 const MAX_FIELD_BYTES = 255
 
 export function decodeOmg(payload: Buffer | string, ctx: DecodeContext, macFromTopic: string): DecodeResult {
-  const parsed = parseJsonPayload(payload)
+  const parsed = parseJsonObject(payload)
   if (!parsed.ok) return { sightings: [], rejects: [parsed.rejection] }
-  const m = parsed.value
-  if (typeof m !== 'object' || m === null || Array.isArray(m)) {
-    return { sightings: [], rejects: [reject('STORE_EDGE_ERR_SCHEMA', '/: expected a JSON object')] }
-  }
-  const o = m as Record<string, unknown>
+  const o = parsed.value
   const mac = o.id === undefined ? normalizeMac(macFromTopic) : normalizeMac(o.id)
   if (mac === undefined) {
     const where = o.id === undefined ? 'topic MAC' : '/id'

@@ -1,33 +1,11 @@
-import { createHmac } from 'node:crypto'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { ErrorCodes, type DecodeContext, type DecodeResult } from '../../contracts/index.ts'
-import { normalizeMac } from './common.ts'
+import { expectWellFormed, macTextArb as macArb, testContext, testHashMac as hashMac } from './test-support.ts'
 import { decodeWifiBatch } from './wifi-batch.decoder.ts'
 
 const NOW = Date.parse('2026-05-14T09:31:50Z')
-const hashMac = (m: string) => 'h:' + createHmac('sha256', 'test-salt').update(m).digest('hex').slice(0, 20)
-const ctx: DecodeContext = { deviceId: 'sniffer-1', hashMac, now: NOW, maxSkewMs: 600_000, maxBatch: 500 }
+const ctx = testContext('sniffer-1', NOW)
 const batch = (probes: unknown[], extra: Record<string, unknown> = {}) => JSON.stringify({ v: 1, ts: NOW - 2000, probes, ...extra })
-
-const KNOWN = new Set(Object.keys(ErrorCodes))
-
-/** Every invariant a decoder result must hold, whatever the input (plain checks: this runs ~10⁵ times). */
-function expectWellFormed(r: DecodeResult, rawMacs: string[] = []) {
-  for (const rej of r.rejects) {
-    if (!KNOWN.has(rej.code)) throw new Error(`unknown code ${rej.code}`)
-    if (typeof rej.reason !== 'string' || rej.reason.length === 0) throw new Error('empty reason')
-  }
-  if (rawMacs.length === 0) return
-  const out = JSON.stringify(r).toLowerCase()
-  for (const raw of rawMacs) {
-    const n = normalizeMac(raw)
-    if (!n) continue
-    for (const form of [raw.toLowerCase(), n, n.replace(/:/g, ''), n.replace(/:/g, '-')]) {
-      if (out.includes(form)) throw new Error(`raw MAC ${form} leaked into ${out}`)
-    }
-  }
-}
 
 describe('decodeWifiBatch', () => {
   it('turns probes into hashed Wi-Fi sightings of the sniffer', () => {
@@ -132,13 +110,6 @@ describe('decodeWifiBatch', () => {
 
 describe('decodeWifiBatch properties (fuzz)', () => {
   const RUNS = 5000
-  const macArb = fc
-    .tuple(fc.uint8Array({ minLength: 6, maxLength: 6 }), fc.constantFrom(':', '-', ''), fc.boolean())
-    .map(([b, sep, upper]) => {
-      const s = [...b].map((x) => x.toString(16).padStart(2, '0')).join(sep)
-      return upper ? s.toUpperCase() : s
-    })
-
   it('never throws on random bytes', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 512 }), (bytes) => {
