@@ -42,3 +42,22 @@ describe('CredentialStore', () => {
     expect((await running.verify('late-1', c.password))?.kind).toBe('wifi')
   })
 })
+
+describe('CredentialStore under concurrent connects', () => {
+  it('authenticates every device of a batch provisioned by another process, all connecting at once', async () => {
+    const { dir, cleanup } = await tempDir()
+    const running = await new CredentialStore(`${dir}/devices.json`).load()
+    const cli = await new CredentialStore(`${dir}/devices.json`).load()
+    const creds = []
+    for (let i = 0; i < 8; i++) creds.push(await cli.provision(`dev-${i}`, 'ble'))
+    // Connects arrive a little apart, as over a network: each lands at another point of the reload.
+    const pending = []
+    for (const c of creds) {
+      pending.push(running.verify(c.username, c.password))
+      await new Promise((r) => setImmediate(r))
+    }
+    const results = await Promise.all(pending)
+    expect(results.map((r) => r?.deviceId)).toEqual(creds.map((c) => c.deviceId))
+    await cleanup()
+  })
+})

@@ -43,10 +43,12 @@ export class CredentialStore {
 
   async load(): Promise<this> {
     try {
-      this.mtimeMs = (await stat(this.file)).mtimeMs
+      // mtime first, then content: a write in between makes the next check reload again.
+      const mtimeMs = (await stat(this.file)).mtimeMs
       const parsed = JSON.parse(await readFile(this.file, 'utf8')) as CredentialFile
       if (parsed?.v !== 1 || typeof parsed.devices !== 'object') throw new Error('unknown credentials file format')
       this.data = parsed
+      this.mtimeMs = mtimeMs
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`cannot read ${this.file}: ${(err as Error).message}`)
     }
@@ -101,13 +103,19 @@ export class CredentialStore {
   }
 
   /** `store-edge provision` may run while the edge does: pick up its changes on the next connect. */
+  private reloading?: Promise<unknown>
   private async reloadIfChanged(): Promise<void> {
+    // Concurrent connects share one reload, and none checks before the data it compares is in.
+    while (this.reloading) await this.reloading
+    let m: number
     try {
-      const m = (await stat(this.file)).mtimeMs
-      if (m !== this.mtimeMs) await this.load()
+      m = (await stat(this.file)).mtimeMs
     } catch {
-      // no file yet: nothing provisioned
+      return // no file yet: nothing provisioned
     }
+    if (m === this.mtimeMs) return
+    if (!this.reloading) this.reloading = this.load().catch(() => undefined).finally(() => (this.reloading = undefined))
+    await this.reloading
   }
 
   private async save(): Promise<void> {
