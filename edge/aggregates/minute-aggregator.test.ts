@@ -50,7 +50,7 @@ describe('MinuteAggregator', () => {
         { source: 'ble', visitors: 0, passersBy: 0, unique: 0, repeat: 0, randomized: 0, sightings: 1 },
         { source: 'wifi', visitors: 0, passersBy: 0, unique: 0, repeat: 0, randomized: 0, sightings: 0 },
       ],
-      zones: ZONES.map((zone) => ({ zone, occupancy: 0, enters: 0, exits: 0, dwellCount: 0, dwellP50S: null, dwellP90S: null })),
+      zones: ZONES.map((zone) => ({ zone, occupancy: 0, occupancyBySource: { ble: 0, wifi: 0 }, enters: 0, exits: 0, dwellCount: 0, dwellP50S: null, dwellP90S: null })),
     })
   })
 
@@ -109,13 +109,13 @@ describe('MinuteAggregator', () => {
     // one exits b: its visit lasted 400 s, of which 300 s (5 min) in a before... the zone stay is the tail
     agg.observePresence(presence({ type: 'stale', id: 'h:1', zone: 'b', ts: T0 + 20_000 }))
     agg.observePresence(presence({ type: 'exit', id: 'h:1', zone: 'b', dwellS: 400, ts: T0 + 30_000 }))
-    const out = checked(agg.flush(T0 + M, { zones: [{ zone: 'b', occupancy: 9 }] }))
+    const out = checked(agg.flush(T0 + M, { zones: [{ zone: 'b', occupancy: 9, ble: 6, wifi: 3 }] }))
     const last = out.at(-1)!
     expect(out.map((x) => x.minute)).toEqual([T0 - 5 * M, T0 - 4 * M, T0 - 3 * M, T0 - 2 * M, T0 - M, T0])
     expect(out[0]!.zones.find((z) => z.zone === 'a')).toMatchObject({ enters: 10, exits: 0, dwellCount: 0 })
-    expect(last.zones.find((z) => z.zone === 'a')).toEqual({ zone: 'a', occupancy: 0, enters: 0, exits: 10, dwellCount: 10, dwellP50S: 50, dwellP90S: 90 })
+    expect(last.zones.find((z) => z.zone === 'a')).toEqual({ zone: 'a', occupancy: 0, occupancyBySource: { ble: 0, wifi: 0 }, enters: 0, exits: 10, dwellCount: 10, dwellP50S: 50, dwellP90S: 90 })
     // h:1 entered at T0 − 5 min, moved to b at T0 + 1 s (301 s later), last seen 400 s after entering: 99 s in b
-    expect(last.zones.find((z) => z.zone === 'b')).toEqual({ zone: 'b', occupancy: 9, enters: 10, exits: 1, dwellCount: 1, dwellP50S: 99, dwellP90S: 99 })
+    expect(last.zones.find((z) => z.zone === 'b')).toEqual({ zone: 'b', occupancy: 9, occupancyBySource: { ble: 6, wifi: 3 }, enters: 10, exits: 1, dwellCount: 1, dwellP50S: 99, dwellP90S: 99 })
   })
 
   it('aggregates a live pipeline: engine + classifier + aggregator, valid every minute', () => {

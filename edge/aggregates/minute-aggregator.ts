@@ -25,7 +25,7 @@ import type { VisitClass, VisitEvent } from '../presence/wifi-visits.ts'
  */
 
 export interface OccupancySnapshot {
-  zones: ReadonlyArray<{ zone: string; occupancy: number }>
+  zones: ReadonlyArray<{ zone: string; occupancy: number; ble?: number; wifi?: number }>
 }
 
 interface SourceBucket {
@@ -158,8 +158,11 @@ export class MinuteAggregator {
       if (this.closedBefore === -Infinity) this.closedBefore = end
       return out
     }
-    const occ = new Map<string, number>()
-    for (const z of occupancy?.zones ?? []) occ.set(z.zone, z.occupancy)
+    const occ = new Map<string, { occupancy: number; ble: number; wifi: number }>()
+    for (const z of occupancy?.zones ?? []) {
+      const wifi = z.wifi ?? 0
+      occ.set(z.zone, { occupancy: z.occupancy, wifi, ble: z.ble ?? z.occupancy - wifi })
+    }
     const catchUpFrom = end - MAX_CATCHUP_INTERVALS * iv
     if (from < catchUpFrom) {
       for (const start of this.bucketStarts().sort((a, b) => a - b)) {
@@ -176,7 +179,7 @@ export class MinuteAggregator {
     return [...this.buckets.keys()]
   }
 
-  private build(start: number, occ: Map<string, number>): MinuteAggregate {
+  private build(start: number, occ: Map<string, { occupancy: number; ble: number; wifi: number }>): MinuteAggregate {
     const b = this.buckets.get(start)
     this.buckets.delete(start)
     const sources: SourceAggregate[] = (['ble', 'wifi'] as const).map((source) => sourceAggregate(source, b?.[source]))
@@ -185,9 +188,11 @@ export class MinuteAggregator {
     const zones: ZoneAggregate[] = names.map((zone) => {
       const zb = b?.zones.get(zone)
       const dwell = (zb?.dwellS ?? []).sort((x, y) => x - y)
+      const o = occ.get(zone)
       return {
         zone,
-        occupancy: occ.get(zone) ?? 0,
+        occupancy: o?.occupancy ?? 0,
+        occupancyBySource: { ble: o?.ble ?? 0, wifi: o?.wifi ?? 0 },
         enters: zb?.enters ?? 0,
         exits: zb?.exits ?? 0,
         dwellCount: dwell.length,

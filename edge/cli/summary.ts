@@ -20,11 +20,11 @@ export function renderSummary(edge: EdgeApp, sim: Simulator): string {
     `MQTT mqtt://127.0.0.1:${mqtt.port}${ws ? `  ws://127.0.0.1:${ws.port}` : ''}   API ${edge.api.url}  (/health /metrics /v1/presence /v1/stats)`,
     `sensors online ${edge.devices.onlineCount}/${edge.config.sensors.length}   published ble ${p.ble} wifi ${p.wifi} espresense ${p.espresense}   tracked ${edge.presence.engine.size}`,
     '',
-    `${pad('zone', 12)}${num('edge devices', 14)}${num('truth people', 14)}`,
+    `${pad('zone', 12)}${num('edge BLE', 10)}${num('edge Wi-Fi', 12)}${num('truth people', 14)}`,
   ]
   for (const z of edge.config.zones) {
     const e = snap.zones.find((x) => x.zone === z.id)
-    lines.push(`${pad(z.id, 12)}${num(e?.occupancy ?? 0, 14)}${num(truth.occupancyByZone[z.id] ?? 0, 14)}`)
+    lines.push(`${pad(z.id, 12)}${num(e?.ble ?? 0, 10)}${num(e?.wifi ?? 0, 12)}${num(truth.occupancyByZone[z.id] ?? 0, 14)}`)
   }
   lines.push(
     '',

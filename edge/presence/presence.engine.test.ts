@@ -198,9 +198,9 @@ describe('PresenceEngine', () => {
     feed(engine, 'sa', 'h:p', 1, T0 + 1, { source: 'wifi' })
     const snap = engine.snapshot(T0 + 1000)
     expect(snap.zones).toEqual([
-      { zone: 'a', occupancy: 2, present: 2, stale: 0, random: 1 },
-      { zone: 'b', occupancy: 0, present: 0, stale: 0, random: 0 },
-      { zone: 'c', occupancy: 0, present: 0, stale: 0, random: 0 },
+      { zone: 'a', occupancy: 2, present: 2, stale: 0, random: 1, ble: 1, wifi: 1 },
+      { zone: 'b', occupancy: 0, present: 0, stale: 0, random: 0, ble: 0, wifi: 0 },
+      { zone: 'c', occupancy: 0, present: 0, stale: 0, random: 0, ble: 0, wifi: 0 },
     ])
     expect(snap).toMatchObject({ occupancy: 2, present: 2, random: 1 })
     const list = engine.list(T0 + 1000, { includeRandom: false })

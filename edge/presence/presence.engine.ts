@@ -49,6 +49,12 @@ export interface ZoneOccupancy {
   stale: number
   /** Of `occupancy`, random-address devices (counted, never listed). */
   random: number
+  /**
+   * Of `occupancy`, devices by the source that placed them. One phone can be two devices (its BLE
+   * advertisements and its Wi-Fi probes use unrelated random addresses), so ops compare per source.
+   */
+  ble: number
+  wifi: number
 }
 
 export interface PresenceSnapshot {
@@ -289,6 +295,7 @@ export class PresenceEngine {
     const present = new Int32Array(nz)
     const stale = new Int32Array(nz)
     const random = new Int32Array(nz)
+    const wifi = new Int32Array(nz)
     for (let i = this.head; i >= 0; i = this.next[i]!) {
       const z = this.zone[i]!
       if (z < 0) continue
@@ -297,11 +304,12 @@ export class PresenceEngine {
       if (age >= p.staleMs) stale[z]!++
       else present[z]!++
       if (this.flags[i]! & F_RANDOM) random[z]!++
+      if (this.flags[i]! & F_WIFI) wifi[z]!++
     }
     const snap: PresenceSnapshot = { ts: now, occupancy: 0, present: 0, stale: 0, random: 0, zones: [] }
     for (let z = 0; z < nz; z++) {
       const occupancy = present[z]! + stale[z]!
-      snap.zones.push({ zone: this.zoneIds[z]!, occupancy, present: present[z]!, stale: stale[z]!, random: random[z]! })
+      snap.zones.push({ zone: this.zoneIds[z]!, occupancy, present: present[z]!, stale: stale[z]!, random: random[z]!, ble: occupancy - wifi[z]!, wifi: wifi[z]! })
       snap.occupancy += occupancy
       snap.present += present[z]!
       snap.stale += stale[z]!

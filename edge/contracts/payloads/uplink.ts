@@ -14,7 +14,11 @@ export type SourceAggregate = Static<typeof SourceAggregate>
 
 export const ZoneAggregate = Type.Object({
   zone: Type.String(),
-  occupancy: Type.Integer({ minimum: 0, description: 'Devices present in the zone at the end of the minute.' }),
+  occupancy: Type.Integer({ minimum: 0, description: 'Devices present in the zone at the end of the minute (all sources).' }),
+  occupancyBySource: Type.Object(
+    { ble: Type.Integer({ minimum: 0 }), wifi: Type.Integer({ minimum: 0 }) },
+    { description: 'Of occupancy, devices placed by BLE and by Wi-Fi: one phone can be one of each, so compare within a source.' },
+  ),
   enters: Type.Integer({ minimum: 0 }),
   exits: Type.Integer({ minimum: 0 }),
   dwellCount: Type.Integer({ minimum: 0, description: 'Zone stays that ended in the minute.' }),
