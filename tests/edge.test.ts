@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { MqttClient } from 'mqtt'
 import { EdgeApp } from '../edge/app.ts'
@@ -133,5 +134,75 @@ describe('edge node end to end over MQTT and HTTP', () => {
     expect(seenBySecond).toBeGreaterThan(0)
     expect(seen.size).toBe(total)
     expect(await counterValue(app!.metrics.registry, 'store_edge_ingest_messages_total')).toBeGreaterThan(0)
+  })
+
+  it('emits enter and then an explicit exit (not silence) on the uplink topic once a device is away', async () => {
+    const edge = await start(testConfig(dir, { zones, sensors, presence: { staleMs: 1000, awayMs: 2500 } }))
+    const url = `mqtt://127.0.0.1:${edge.broker.address.mqtt.port}`
+    const dev = await edge.credentials.provision('scanner-1', 'ble')
+    const svc = await edge.credentials.provision('uplink', 'service')
+    const sub = await connect(url, { clientId: 'uplink', username: svc.username, password: svc.password })
+    clients.push(sub)
+    const events: Array<{ type: string; id: string; zone: string; dwellS?: number }> = []
+    sub.on('message', (_t, p) => events.push(JSON.parse(p.toString())))
+    await sub.subscribeAsync('stores/test-store/events/presence', { qos: 1 })
+    const c = await connect(url, { clientId: 'scanner-1', username: dev.username, password: dev.password })
+    clients.push(c)
+    await c.publishAsync('sensors/scanner-1/ble', JSON.stringify({ v: 1, ts: Date.now(), sightings: [{ mac: '00:1a:7d:da:71:13', addrType: 'public', rssi: -60 }] }), { qos: 1 })
+    await waitFor(() => events.some((e) => e.type === 'exit'), 'an exit event', 10_000)
+    expect(events.map((e) => [e.type, e.zone])).toEqual([['enter', 'entrance'], ['stale', 'entrance'], ['exit', 'entrance']])
+    expect(events[0]!.id).toMatch(/^h:[0-9a-f]{20}$/)
+    expect(JSON.stringify(events)).not.toContain('00:1a:7d')
+  })
+
+  it('accepts OpenMQTTGateway and ESPresense native messages through the broker ACL', async () => {
+    const edge = await start(testConfig(dir, {
+      zones,
+      sensors: [...sensors, { id: 'omg-1', zone: 'cosmetics', kind: 'omg' }, { id: 'esp-1', zone: 'entrance', kind: 'espresense' }],
+    }))
+    const url = `mqtt://127.0.0.1:${edge.broker.address.mqtt.port}`
+    const omg = await edge.credentials.provision('omg-1', 'omg')
+    const esp = await edge.credentials.provision('esp-1', 'espresense')
+    const o = await connect(url, { clientId: 'omg-1', username: omg.username, password: omg.password, will: { topic: 'home/omg-1/LWT', payload: Buffer.from('offline'), qos: 1, retain: true } })
+    const e = await connect(url, { clientId: 'esp-1', username: esp.username, password: esp.password })
+    clients.push(o, e)
+    await o.publishAsync('home/omg-1/LWT', 'online', { qos: 1, retain: true })
+    await o.publishAsync('home/omg-1/BTtoMQTT/001A7DDA7115', JSON.stringify({ id: '00:1A:7D:DA:71:15', mac_type: 0, rssi: '-63', manufacturerdata: '4c0010050b1c6d2a1f' }), { qos: 1 })
+    await e.publishAsync('espresense/devices/iBeacon:e2c56db5-dffb-48d2-b060-d0f5a71096e0-1-9/esp-1', JSON.stringify({ id: 'iBeacon:e2c56db5-dffb-48d2-b060-d0f5a71096e0-1-9', 'rssi@1m': -59, rssi: -61, distance: 1.2, mac: 'c0ffee000009' }), { qos: 1 })
+    const presence = (await (await fetch(`${edge.api.url}/v1/presence`)).json()) as { identities: Array<{ id: string; zone: string }> }
+    const byZone = Object.fromEntries(presence.identities.map((i) => [i.zone, i.id]))
+    expect(byZone.cosmetics).toMatch(/^h:/)
+    expect(byZone.entrance).toBe('ibeacon:e2c56db5-dffb-48d2-b060-d0f5a71096e0:1:9')
+    const health = (await (await fetch(`${edge.api.url}/health`)).json()) as { devices: Array<{ id: string; online: boolean }> }
+    expect(health.devices.find((d) => d.id === 'omg-1')?.online).toBe(true)
+    // a native topic with another device's id is outside the ACL: the connection is closed
+    const closed = new Promise<void>((r) => o.once('close', () => r()))
+    o.publish('home/omg-2/BTtoMQTT/001A7DDA7115', '{}')
+    await closed
+  })
+
+  it('takes Meraki Scanning API v3 posts over HTTP into presence, and refuses a wrong secret', async () => {
+    const aps = [
+      { id: 'ap-e0553d1a2b3c', zone: 'entrance', kind: 'meraki-ap' },
+      { id: 'ap-e0553d1a2b4d', zone: 'cosmetics', kind: 'meraki-ap' },
+      { id: 'ap-0c8ddb771002', zone: 'cosmetics', kind: 'meraki-ap' },
+    ]
+    const edge = await start(testConfig(dir, { zones, sensors: [...sensors, ...aps], webhooks: { meraki: { enabled: true, secret: 'meraki-fixture-secret', validator: 'v4l1d4t0r' } } }))
+    const base = edge.api.url
+    expect(await (await fetch(`${base}/v1/webhooks/meraki`)).text()).toBe('v4l1d4t0r')
+    const shift = Date.now() - Date.parse('2024-05-14T09:31:50Z')
+    const text = readFileSync(new URL('./fixtures/meraki-v3-wifi.json', import.meta.url), 'utf8')
+    const body = JSON.parse(text, (_k, v) => (typeof v === 'string' && /^\d{4}-\d\d-\d\dT[\d:]+Z$/.test(v) ? new Date(Date.parse(v) + shift).toISOString() : v))
+    const post = (b: unknown) => fetch(`${base}/v1/webhooks/meraki`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(b) })
+    const bad = await post({ ...body, secret: 'nope' })
+    expect(bad.status).toBe(403)
+    const ok = await post(body)
+    expect(ok.status).toBe(202)
+    const accepted = ((await ok.json()) as { accepted: number }).accepted
+    expect(accepted).toBeGreaterThan(0)
+    const stats = (await (await fetch(`${base}/v1/stats`)).json()) as { ingest: { sightings: Record<string, number>; rejected: Record<string, number> }; tracked: number }
+    expect(stats.ingest.sightings.wifi).toBe(accepted)
+    expect(stats.ingest.rejected.STORE_EDGE_ERR_WEBHOOK_SECRET).toBe(1)
+    expect(stats.tracked).toBeGreaterThan(0)
   })
 })
