@@ -29,6 +29,23 @@ export const SensorConfig = Type.Object({
 })
 export type SensorConfig = Static<typeof SensorConfig>
 
+/**
+ * Visitor vs passer-by per source: the levels differ (a phone's Wi-Fi probes and its BLE
+ * advertisements arrive at different powers and rates), the rules are the same.
+ */
+function visitSection(what: string, d: { enterRssi: number; stayRssi: number; gapToleranceMs: number }) {
+  return Type.Object(
+    {
+      enterRssi: Type.Number({ default: d.enterRssi, description: `${what}: a sighting at or above this RSSI starts a visit (in the store).` }),
+      stayRssi: Type.Number({ default: d.stayRssi, description: `${what}: once visiting, sightings at or above this keep the visit alive.` }),
+      gapToleranceMs: Type.Integer({ default: d.gapToleranceMs, minimum: 0, description: `${what}: silence tolerated inside one visit.` }),
+      minVisitMs: Type.Integer({ default: 3 * 60_000, minimum: 0, description: `${what}: shorter visits count as passers-by.` }),
+      repeatWindowDays: Type.Integer({ default: 30, minimum: 1, description: `${what}: a visitor seen again within this many days is a repeat visitor.` }),
+    },
+    { default: {} },
+  )
+}
+
 export const EdgeConfigSchema = Type.Object({
   store: Type.Object(
     {
@@ -93,16 +110,8 @@ export const EdgeConfigSchema = Type.Object({
     },
     { default: {} },
   ),
-  wifi: Type.Object(
-    {
-      enterRssi: Type.Number({ default: -70, description: 'A probe at or above this RSSI starts a visit (in the store).' }),
-      stayRssi: Type.Number({ default: -80, description: 'Once visiting, probes at or above this keep the visit alive.' }),
-      gapToleranceMs: Type.Integer({ default: 5 * 60_000, minimum: 0, description: 'Silence tolerated inside one visit (phones probe rarely when idle).' }),
-      minVisitMs: Type.Integer({ default: 3 * 60_000, minimum: 0, description: 'Shorter visits count as passers-by.' }),
-      repeatWindowDays: Type.Integer({ default: 30, minimum: 1, description: 'A visitor seen again within this many days is a repeat visitor.' }),
-    },
-    { default: {} },
-  ),
+  wifi: visitSection('Wi-Fi probes', { enterRssi: -70, stayRssi: -80, gapToleranceMs: 5 * 60_000 }),
+  ble: visitSection('BLE advertisements', { enterRssi: -80, stayRssi: -90, gapToleranceMs: 2 * 60_000 }),
   aggregates: Type.Object(
     { intervalMs: Type.Integer({ default: 60_000, minimum: 1000, description: 'Aggregate interval (a minute in production).' }) },
     { default: {} },
@@ -188,7 +197,9 @@ export function resolveConfig(input: unknown, env: NodeJS.ProcessEnv = {}): Edge
     seen.add(s.id)
   })
   if (cfg.presence.awayMs <= cfg.presence.staleMs) problems.push('  /presence/awayMs: must be greater than staleMs')
-  if (cfg.wifi.stayRssi > cfg.wifi.enterRssi) problems.push('  /wifi/stayRssi: must be at or below enterRssi (hysteresis)')
+  for (const src of ['wifi', 'ble'] as const) {
+    if (cfg[src].stayRssi > cfg[src].enterRssi) problems.push(`  /${src}/stayRssi: must be at or below enterRssi (hysteresis)`)
+  }
   if (cfg.webhooks.meraki.enabled && !cfg.webhooks.meraki.secret) problems.push('  /webhooks/meraki/secret: required when the Meraki webhook is enabled')
   if (problems.length) throw new StoreEdgeError('STORE_EDGE_ERR_CONFIG_INVALID', `\n${problems.join('\n')}`)
   return cfg

@@ -18,7 +18,8 @@ export type Publish = (topic: string, payload: unknown, retain?: boolean) => Pro
 export class PresenceModule implements EdgeModule {
   readonly name = 'presence'
   engine!: PresenceEngine
-  visits!: WifiVisitClassifier
+  /** Visitor vs passer-by, one classifier per source (their RSSI levels differ). */
+  visits!: { ble: WifiVisitClassifier; wifi: WifiVisitClassifier }
   aggregator!: MinuteAggregator
   /** The most recent aggregates, newest last (for /v1/stats). */
   readonly recent: MinuteAggregate[] = []
@@ -39,7 +40,10 @@ export class PresenceModule implements EdgeModule {
   async start(): Promise<void> {
     const cfg = this.cfg
     this.engine = new PresenceEngine({ presence: cfg.presence, zones: cfg.zones, sensors: cfg.sensors })
-    this.visits = new WifiVisitClassifier(cfg.wifi, { sensors: cfg.sensors })
+    this.visits = {
+      ble: new WifiVisitClassifier(cfg.ble, { sensors: cfg.sensors }),
+      wifi: new WifiVisitClassifier(cfg.wifi, { sensors: cfg.sensors }),
+    }
     this.aggregator = new MinuteAggregator(cfg.store.id, cfg.aggregates.intervalMs, cfg.zones)
     this.sub = this.bus.subscriber(this.name)
     this.sub.onSightings(({ sightings, receivedAt }) => {
@@ -53,7 +57,7 @@ export class PresenceModule implements EdgeModule {
   /** One sighting through classifier → aggregator → engine; hot path. */
   ingest(s: Sighting): void {
     const ve = this.visitEvents
-    const cls = this.visits.observe(s, ve)
+    const cls = this.visits[s.source].observe(s, ve)
     this.aggregator.observeSighting(s, cls)
     if (ve.length) this.drainVisits()
     const events = this.engine.ingest(s)
@@ -81,7 +85,8 @@ export class PresenceModule implements EdgeModule {
       // 1 s tick short with 50,000 devices tracked.
       if (now - this.lastVisitScan >= 10_000) {
         this.lastVisitScan = now
-        for (const v of this.visits.tick(now)) this.aggregator.observeVisit(v)
+        for (const v of this.visits.ble.tick(now)) this.aggregator.observeVisit(v)
+        for (const v of this.visits.wifi.tick(now)) this.aggregator.observeVisit(v)
       }
       const snap = this.engine.snapshot(now)
       const out = this.aggregator.flush(now, snap)

@@ -129,4 +129,45 @@ describe('WifiVisitClassifier', () => {
     const c = new WifiVisitClassifier(wifi, { sensors: [{ id: 'sa', rssiOffset: 10 }] })
     expect(c.observe(probe('h:1', -75, T0))).toBe('pending') // −75 + 10 = −65 ≥ −70
   })
+
+  describe('address rotation stitching', () => {
+    // A phone that rotates its random address every 5 minutes during a 12-minute visit.
+    const rotating = (c: WifiVisitClassifier, extra: Record<string, unknown> = {}) => {
+      const events: VisitEvent[] = []
+      for (let t = 0; t <= 12 * MIN; t += 5000) {
+        const id = `h:rot${Math.floor(t / (5 * MIN))}`
+        c.observe(probe(id, -60, T0 + t, { randomAddress: true, idKind: 'random', deviceClass: 'apple', ...extra }), events)
+      }
+      events.push(...c.tick(T0 + 30 * MIN))
+      return events
+    }
+
+    it('continues one visit across rotated random addresses (one visit, not three)', () => {
+      const c = new WifiVisitClassifier(wifi)
+      const events = rotating(c)
+      expect(events.filter((e) => e.type === 'visit')).toHaveLength(1)
+      expect(events.filter((e) => e.type === 'end')).toMatchObject([{ durationMs: 12 * MIN }])
+      expect(events.filter((e) => e.type === 'pass')).toEqual([])
+      expect(c.stitched).toBe(2)
+    })
+
+    it('without stitching the same phone counts as several visits', () => {
+      const events = rotating(new WifiVisitClassifier(wifi, { stitchMs: 0 }))
+      expect(events.filter((e) => e.type === 'visit').length + events.filter((e) => e.type === 'pass').length).toBe(3)
+    })
+
+    it('never stitches a public address, another device class, another sensor, or a device that left long ago', () => {
+      const c = new WifiVisitClassifier(wifi)
+      const ev: VisitEvent[] = []
+      c.observe(probe('h:a', -60, T0, { randomAddress: true, idKind: 'random', deviceClass: 'apple' }), ev)
+      // 5 s later: an Android phone, a phone at another sensor, a public address: all new visits
+      c.observe(probe('h:b', -60, T0 + 5000, { randomAddress: true, idKind: 'random', deviceClass: 'android' }), ev)
+      c.observe(sighting({ source: 'wifi', sensorId: 'sb', id: 'h:c', rssi: -60, ts: T0 + 5000, randomAddress: true, idKind: 'random', deviceClass: 'apple' }), ev)
+      c.observe(probe('h:d', -60, T0 + 5000, { deviceClass: 'apple' }), ev)
+      // 60 s later (beyond stitchMs): a new apple phone at the same sensor is a new visit too
+      c.observe(probe('h:e', -60, T0 + 65_000, { randomAddress: true, idKind: 'random', deviceClass: 'apple' }), ev)
+      expect(c.stitched).toBe(0)
+      expect(c.size).toBe(5)
+    })
+  })
 })

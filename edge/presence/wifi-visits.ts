@@ -3,7 +3,7 @@ import type { EdgeConfig, SensorConfig } from '../core/config.ts'
 
 /**
  * Passer-by or visitor, per device, from signal strength over time (Wi-Fi probes or BLE
- * advertisements; the thresholds are config.wifi — give BLE its own instance if its levels differ).
+ * advertisements; the thresholds are config.wifi or config.ble — the edge runs one instance per source).
  *
  * - A visit starts with a sighting at or above enterRssi. Weaker sightings alone never start one:
  *   a phone heard only faintly is outside (passer-by).
@@ -14,6 +14,11 @@ import type { EdgeConfig, SensorConfig } from '../core/config.ts'
  *   same identity completed a visit that ended within repeatWindowDays before this one started.
  *   A visit that ends shorter is reported as `pass` (the device was a passer-by).
  * - Random-address identities are classified the same way but never repeat and never remembered.
+ * - Address rotation: phones change their random address every ~15 minutes, which alone would turn
+ *   one long visit into several. When a new random address appears at the sensor where a random
+ *   address of the same device class went quiet within `stitchMs`, the new one continues that visit
+ *   (counting only: the two hashes are never linked anywhere else, and random addresses are never
+ *   linked to a member). Each quiet visit is continued at most once; `stitchMs: 0` turns this off.
  *
  * Bounds: open visits are capped (`maxOpenVisits`, least recently alive closed first) and the repeat
  * memory is an LRU capped at `maxRemembered` (oldest completions forgotten first) and pruned past the
@@ -39,6 +44,8 @@ export interface VisitEvent {
 }
 
 export interface WifiVisitOptions {
+  /** Continue a rotated random address's visit when the old one went quiet this recently (ms; 0 = off). Default 10,000. */
+  stitchMs?: number
   /** Receiver calibration (rssiOffset) per sensor, applied before the thresholds. */
   sensors?: ReadonlyArray<Pick<SensorConfig, 'id' | 'rssiOffset'>>
   /** Open visits tracked at most. Default 200,000. */
@@ -50,6 +57,9 @@ export interface WifiVisitOptions {
 interface OpenVisit {
   source: SightingSource
   random: boolean
+  /** For rotation stitching: the sensor that last kept it alive and the device class. */
+  sensorId: string
+  deviceClass: string
   start: number
   /** Last sighting at or above stayRssi. */
   alive: number
@@ -68,6 +78,11 @@ export class WifiVisitClassifier {
   private readonly open = new Map<string, OpenVisit>()
   /** Identity → end of its last completed visit, in completion order. */
   private readonly completed = new Map<string, number>()
+  private readonly stitchMs: number
+  /** Recently alive random visits per sensor and device class (a small ring each), for stitching. */
+  private readonly recentRandom = new Map<string, Array<{ id: string; v: OpenVisit }>>()
+  /** Visits continued by a rotated address (for tests and metrics). */
+  stitched = 0
 
   constructor(cfg: EdgeConfig['wifi'], opts: WifiVisitOptions = {}) {
     this.cfg = cfg
@@ -75,6 +90,7 @@ export class WifiVisitClassifier {
     for (const s of opts.sensors ?? []) if (s.rssiOffset) this.offsets.set(s.id, s.rssiOffset)
     this.maxOpen = opts.maxOpenVisits ?? 200_000
     this.maxRemembered = opts.maxRemembered ?? 500_000
+    this.stitchMs = opts.stitchMs ?? 10_000
   }
 
   /** Open visits. */
@@ -100,16 +116,24 @@ export class WifiVisitClassifier {
       v = undefined
     }
     if (v === undefined) {
-      if (rssi < this.cfg.enterRssi) return 'passer-by'
+      const prior = s.randomAddress && this.stitchMs > 0 && rssi >= this.cfg.stayRssi ? this.takeRotated(s, t) : undefined
+      if (prior === undefined && rssi < this.cfg.enterRssi) return 'passer-by'
       if (this.open.size >= this.maxOpen) this.closeOldest(t, events)
-      v = { source: s.source, random: s.randomAddress, start: t, alive: t, confirmed: false }
+      v = prior
+        ? { source: s.source, random: true, sensorId: s.sensorId, deviceClass: s.deviceClass, start: prior.start, alive: t, confirmed: prior.confirmed }
+        : { source: s.source, random: s.randomAddress, sensorId: s.sensorId, deviceClass: s.deviceClass, start: t, alive: t, confirmed: false }
       this.open.set(s.id, v)
+      if (v.random && this.stitchMs > 0) this.noteRandom(s.id, v)
     } else if (rssi >= this.cfg.stayRssi && t > v.alive) {
       // Re-insert (LRU order for the cap) at most once a second per device: delete+set on every
       // sighting was the classifier's main cost at 200k sightings/s.
       if (t - v.alive >= 1000) {
         this.open.delete(s.id)
         this.open.set(s.id, v)
+        if (v.random && this.stitchMs > 0) {
+          v.sensorId = s.sensorId
+          this.noteRandom(s.id, v)
+        }
       }
       v.alive = t
     }
@@ -132,6 +156,31 @@ export class WifiVisitClassifier {
       this.completed.delete(id)
     }
     return events
+  }
+
+  private noteRandom(id: string, v: OpenVisit): void {
+    const key = `${v.source}|${v.sensorId}|${v.deviceClass}`
+    let ring = this.recentRandom.get(key)
+    if (!ring) this.recentRandom.set(key, (ring = []))
+    ring.push({ id, v })
+    if (ring.length > 64) ring.splice(0, ring.length - 64)
+  }
+
+  /** A random visit of the same class at this sensor that went quiet within stitchMs: it ends here, silently. */
+  private takeRotated(s: Sighting, t: number): OpenVisit | undefined {
+    const ring = this.recentRandom.get(`${s.source}|${s.sensorId}|${s.deviceClass}`)
+    if (!ring) return undefined
+    for (let k = ring.length - 1; k >= 0; k--) {
+      const { id, v } = ring[k]!
+      const quiet = t - v.alive
+      // Still advertising (< 1.5 s) is another device; quiet too long is a device that left.
+      if (quiet < 1500 || quiet > this.stitchMs || this.open.get(id) !== v) continue
+      ring.splice(k, 1)
+      this.open.delete(id)
+      this.stitched++
+      return v
+    }
+    return undefined
   }
 
   private isRepeat(id: string, start: number): boolean {
