@@ -51,6 +51,8 @@ describe('presence accuracy on a simulated store', () => {
     const membersTruth = new Set<string>()
     const membersEdge = new Set<string>()
     let occErr = 0
+    let bleOccAbsErr = 0
+    let bleOccTruth = 0
     let occN = 0
     for (let s = 0; s < SIM_MINUTES * 60; s++) {
       await sim.step()
@@ -79,6 +81,11 @@ describe('presence accuracy on a simulated store', () => {
       const edgeMembers = edge.presence.engine.list(now, { limit: 100_000 }).filter((e) => e.id.startsWith('ibeacon:')).length
       occErr += Math.abs(edgeMembers - truth.membersInStore)
       occN++
+      // BLE device occupancy: devices the edge places in the store vs BLE devices truly inside
+      const bleInside = truth.people.filter((p) => p.zone).reduce((a, p) => a + p.devices.filter((d) => d.kind === 'ble').length, 0)
+      const bleEdge = edge.presence.engine.snapshot(now).zones.reduce((a, z) => a + z.ble, 0)
+      bleOccAbsErr += Math.abs(bleEdge - bleInside)
+      bleOccTruth += bleInside
     }
     const summary = sim.summary()
     report.zoneAccuracy = correct / samples
@@ -89,6 +96,7 @@ describe('presence accuracy on a simulated store', () => {
     report.membersEdge = membersEdge.size
     report.memberVisitorCountError = Math.abs(membersEdge.size - membersTruth.size) / Math.max(1, membersTruth.size)
     report.memberOccupancyMae = occErr / occN
+    report.bleOccupancyError = bleOccAbsErr / Math.max(1, bleOccTruth)
     report.peopleEntered = summary.visitorsEntered
     report.peopleInStoreAtStart = summary.inStoreAtStart
     report.bleVisitsStarted = aggregates.reduce((a, x) => a + (x.sources.find((s) => s.source === 'ble')?.unique ?? 0) + (x.sources.find((s) => s.source === 'ble')?.repeat ?? 0), 0)
@@ -118,6 +126,8 @@ describe('presence accuracy on a simulated store', () => {
     expect(report.membersTruth).toBeGreaterThan(3)
     expect(report.memberVisitorCountError).toBeLessThanOrEqual(0.25)
     expect(report.memberOccupancyMae).toBeLessThan(2)
+    // all BLE devices, random rotating addresses included (rotation stitching, the street gated out)
+    expect(report.bleOccupancyError).toBeLessThan(0.15)
   })
 
   it('keeps BLE visit counts near the number of people despite address rotation', () => {

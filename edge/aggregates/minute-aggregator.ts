@@ -115,6 +115,14 @@ export class MinuteAggregator {
     } else if (e.type === 'pass') src.passers.add(e.id)
   }
 
+  /** A device continued under another id (rotated random address): its open zone stay goes with it. */
+  renameStay(oldId: string, newId: string): void {
+    const stay = this.stays.get(oldId)
+    if (!stay) return
+    this.stays.delete(oldId)
+    this.openStay(newId, stay)
+  }
+
   observePresence(e: PresenceEvent): void {
     if (e.type === 'stale') return
     const b = this.bucket(e.ts)

@@ -225,4 +225,17 @@ describe('PresenceEngine', () => {
       expect(c).toBeLessThanOrEqual(1)
     }
   })
+
+  it('renames a random identity onto its rotated address (no exit, no enter), and nothing else', () => {
+    const engine = engineWith()
+    feed(engine, 'sa', 'h:r1', 1, T0, { randomAddress: true, idKind: 'random' })
+    feed(engine, 'sa', 'h:pub', 1, T0, {})
+    expect(engine.rename('h:r1', 'h:r2')).toBe(true)
+    expect(engine.size).toBe(2)
+    expect(engine.snapshot(T0 + 1000).zones[0]).toMatchObject({ zone: 'a', occupancy: 2, random: 1 })
+    expect(feed(engine, 'sa', 'h:r2', 1, T0 + 2000, { randomAddress: true, idKind: 'random' }).filter((e) => e.type === 'enter')).toEqual([])
+    expect(engine.rename('h:pub', 'h:x')).toBe(false) // public addresses are identities: never renamed
+    expect(engine.rename('h:missing', 'h:y')).toBe(false)
+    expect(engine.rename('h:r2', 'h:pub')).toBe(false) // never onto a tracked id
+  })
 })

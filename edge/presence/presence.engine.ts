@@ -258,6 +258,20 @@ export class PresenceEngine {
     return events
   }
 
+  /**
+   * A rotated random address continues a tracked device (counting only, see WifiVisitClassifier):
+   * its state moves to the new id, so the rotation is neither an exit nor an enter. Only random
+   * identities can be renamed, never onto one already tracked.
+   */
+  rename(oldId: string, newId: string): boolean {
+    const i = this.ids.get(oldId)
+    if (i === undefined || this.ids.has(newId) || !(this.flags[i]! & F_RANDOM)) return false
+    this.ids.delete(oldId)
+    this.ids.set(newId, i)
+    this.idOf[i] = newId
+    return true
+  }
+
   /** Time-driven transitions: stale after staleMs, exit after awayMs, then the maxIdentities cap. */
   tick(now: number): PresenceEvent[] {
     const p = this.p

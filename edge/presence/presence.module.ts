@@ -57,9 +57,16 @@ export class PresenceModule implements EdgeModule {
   /** One sighting through classifier → aggregator → engine; hot path. */
   ingest(s: Sighting): void {
     const ve = this.visitEvents
-    const cls = this.visits[s.source].observe(s, ve)
+    const visits = this.visits[s.source]
+    const cls = visits.observe(s, ve)
+    if (visits.stitchedFrom !== undefined && this.engine.rename(visits.stitchedFrom, s.id)) {
+      this.aggregator.renameStay(visits.stitchedFrom, s.id)
+    }
     this.aggregator.observeSighting(s, cls)
     if (ve.length) this.drainVisits()
+    // The visit classifier is the door: a device never heard strongly enough to start a visit is
+    // outside (on the street, in the mall corridor) and is not placed in any zone.
+    if (cls === 'passer-by') return
     const events = this.engine.ingest(s)
     if (events) for (const e of events) this.onPresence(e)
   }

@@ -83,6 +83,8 @@ export class WifiVisitClassifier {
   private readonly recentRandom = new Map<string, Array<{ id: string; v: OpenVisit }>>()
   /** Visits continued by a rotated address (for tests and metrics). */
   stitched = 0
+  /** Set by observe() when its sighting continued the visit of this (now retired) random id. */
+  stitchedFrom: string | undefined
 
   constructor(cfg: EdgeConfig['wifi'], opts: WifiVisitOptions = {}) {
     this.cfg = cfg
@@ -108,6 +110,7 @@ export class WifiVisitClassifier {
    * confirmed, an expired visit closed) are pushed onto `events` when given.
    */
   observe(s: Sighting, events?: VisitEvent[]): VisitClass {
+    this.stitchedFrom = undefined
     const t = s.ts
     const rssi = this.offsets.size === 0 ? s.rssi : s.rssi + (this.offsets.get(s.sensorId) ?? 0)
     let v = this.open.get(s.id)
@@ -178,6 +181,7 @@ export class WifiVisitClassifier {
       ring.splice(k, 1)
       this.open.delete(id)
       this.stitched++
+      this.stitchedFrom = id
       return v
     }
     return undefined
