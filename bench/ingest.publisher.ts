@@ -32,7 +32,10 @@ const ibeacon = (i: number) =>
   '0201061aff4c000215' + 'e2c56db5dffb48d2b060d0f5a71096e0' + ((i >> 16) & 0xffff).toString(16).padStart(4, '0') + (i & 0xffff).toString(16).padStart(4, '0') + 'c5'
 const apple = '02011a0aff4c0010050b1c6d2a1f'
 
-/** Payloads: the identity pool split into batches of 10; 10% member iBeacons, 30% public MACs, 60% random phones. */
+/**
+ * Payloads: the identity pool split into batches of 10; 10% member iBeacons, 30% public MACs, 60%
+ * random phones, all at in-store levels (−50…−79 dBm) so every identity is placed and tracked.
+ */
 function buildPayloads(): string[] {
   const ts = Date.now()
   const out: string[] = []
@@ -41,9 +44,9 @@ function buildPayloads(): string[] {
     for (let k = 0; k < 10; k++) {
       const i = base + k
       const kind = i % 10
-      if (kind === 0) sightings.push({ mac: mac(i, true), addrType: 'random', rssi: -60 - (i % 30), adv: ibeacon(i) })
-      else if (kind < 4) sightings.push({ mac: mac(i, false), addrType: 'public', rssi: -55 - (i % 35) })
-      else sightings.push({ mac: mac(i, true), addrType: 'random', rssi: -58 - (i % 32), adv: apple })
+      if (kind === 0) sightings.push({ mac: mac(i, true), addrType: 'random', rssi: -50 - (i % 30), adv: ibeacon(i) })
+      else if (kind < 4) sightings.push({ mac: mac(i, false), addrType: 'public', rssi: -50 - ((i * 7) % 30) })
+      else sightings.push({ mac: mac(i, true), addrType: 'random', rssi: -50 - ((i * 13) % 30), adv: apple })
     }
     out.push(`{"bt":${hrNow().toFixed(3)},"v":1,"ts":${ts},"sightings":${JSON.stringify(sightings)}}`)
   }
