@@ -205,4 +205,26 @@ describe('edge node end to end over MQTT and HTTP', () => {
     expect(stats.ingest.rejected.STORE_EDGE_ERR_WEBHOOK_SECRET).toBe(1)
     expect(stats.tracked).toBeGreaterThan(0)
   })
+
+  it('keeps running when one module fails to start (here the API: its port is taken), marking it down', async () => {
+    const { createServer } = await import('node:net')
+    const blocker = createServer()
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()))
+    const port = (blocker.address() as { port: number }).port
+    try {
+      const edge = await start(testConfig(dir, { zones, sensors, http: { host: '127.0.0.1', port } }))
+      expect(edge.moduleStatus.get('api')).toBe('failed')
+      expect(edge.moduleStatus.get('broker')).toBe('up')
+      expect(edge.moduleStatus.get('presence')).toBe('up')
+      expect(await counterValue(edge.metrics.registry, 'store_edge_module_up', { module: 'api' })).toBe(0)
+      // the broker and the pipeline still work
+      const dev = await edge.credentials.provision('scanner-1', 'ble')
+      const c = await connect(`mqtt://127.0.0.1:${edge.broker.address.mqtt.port}`, { clientId: 'scanner-1', username: dev.username, password: dev.password })
+      clients.push(c)
+      await c.publishAsync('sensors/scanner-1/ble', JSON.stringify({ v: 1, ts: Date.now(), sightings: [{ mac: '00:1a:7d:da:71:13', addrType: 'public', rssi: -60 }] }), { qos: 1 })
+      expect(edge.presence.engine.size).toBe(1)
+    } finally {
+      blocker.close()
+    }
+  })
 })

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events'
 import type { Logger } from './logger.ts'
-import type { DecodeResult, MinuteAggregate, PresenceEvent, Rejection, Sighting } from '../contracts/index.ts'
+import type { MinuteAggregate, PresenceEvent, Rejection, Sighting } from '../contracts/index.ts'
 
 /** Every event modules exchange, with its payload type. One emitX/onX pair per entry. */
 export interface BusEvents {
@@ -74,4 +74,3 @@ export class BusSubscriber {
   }
 }
 
-export type { DecodeResult }
