@@ -2,6 +2,7 @@ import type { BleBatch, WifiBatch } from '../contracts/index.ts'
 import { topics } from '../contracts/index.ts'
 import { Rng, type BleAdvertiser } from './model.ts'
 import { distanceFromRssi, type BleHeard, type WifiHeard } from './radio.ts'
+import { AD_FLAGS, AD_MANUFACTURER, AD_SERVICE_DATA16, AD_TX_POWER, AD_UUID16_COMPLETE, COMPANY_APPLE } from '../sources/decoders/ble-adv.ts'
 
 /**
  * What the sensors publish, byte for byte: our scanner and sniffer batches (edge/contracts
@@ -15,13 +16,8 @@ const hex = (bytes: readonly number[]) => bytes.map((b) => (b & 0xff).toString(1
 /** One AD structure: length (type + data), AD type, data. Core Spec Supplement Part A 1. */
 const ad = (type: number, data: readonly number[]): number[] => [data.length + 1, type, ...data]
 
-export const AD_FLAGS = 0x01
-export const AD_COMPLETE_16BIT_UUIDS = 0x03
-export const AD_TX_POWER = 0x0a
-export const AD_SERVICE_DATA_16 = 0x16
-export const AD_MANUFACTURER = 0xff
-export const APPLE_COMPANY_ID = 0x004c
-export const GOOGLE_SERVICE_UUID = 0xfe9f
+/** The advertisement vocabulary is the decoder's (one source of truth for what the sim writes and the edge reads). */
+const GOOGLE_SERVICE_UUID = 0xfe9f
 
 function uuidBytes(uuid: string): number[] {
   const h = uuid.replace(/-/g, '')
@@ -36,8 +32,8 @@ function uuidBytes(uuid: string): number[] {
  */
 export function iBeaconAdv(uuid: string, major: number, minor: number, measuredPower: number): string {
   const data = [
-    APPLE_COMPANY_ID & 0xff, // company id, little-endian
-    APPLE_COMPANY_ID >> 8,
+    COMPANY_APPLE & 0xff, // company id, little-endian
+    COMPANY_APPLE >> 8,
     0x02, // iBeacon type
     0x15, // remaining length: 21
     ...uuidBytes(uuid),
@@ -61,7 +57,7 @@ export function appleNearbyAdv(nonce: number): string {
   return hex([
     ...ad(AD_FLAGS, [0x1a]),
     ...ad(AD_TX_POWER, [0x0c]),
-    ...ad(AD_MANUFACTURER, [APPLE_COMPANY_ID & 0xff, APPLE_COMPANY_ID >> 8, 0x10, 0x05, statusAction, dataFlags, r.byte(), r.byte(), r.byte()]),
+    ...ad(AD_MANUFACTURER, [COMPANY_APPLE & 0xff, COMPANY_APPLE >> 8, 0x10, 0x05, statusAction, dataFlags, r.byte(), r.byte(), r.byte()]),
   ])
 }
 
@@ -71,7 +67,7 @@ export function androidFe9fAdv(nonce: number): string {
   const lo = GOOGLE_SERVICE_UUID & 0xff
   const hi = GOOGLE_SERVICE_UUID >> 8
   const data = [0x00, 0x00, ...Array.from({ length: 18 }, () => r.byte())]
-  return hex([...ad(AD_FLAGS, [0x02]), ...ad(AD_COMPLETE_16BIT_UUIDS, [lo, hi]), ...ad(AD_SERVICE_DATA_16, [lo, hi, ...data])])
+  return hex([...ad(AD_FLAGS, [0x02]), ...ad(AD_UUID16_COMPLETE, [lo, hi]), ...ad(AD_SERVICE_DATA16, [lo, hi, ...data])])
 }
 
 /** The advertising data an advertiser sends right now. */

@@ -19,15 +19,15 @@ export const UUID_EDDYSTONE = 0xfeaa
 const ANDROID_UUIDS = new Set([0xfe9f, 0xfef3, 0xfe2c, 0xfcf1])
 const ANDROID_COMPANIES = new Set([COMPANY_GOOGLE, COMPANY_GOOGLE_2, COMPANY_SAMSUNG])
 
-// Core Spec Supplement Part A §1: AD types we read.
-const AD_FLAGS = 0x01
-const AD_UUID16_INCOMPLETE = 0x02
-const AD_UUID16_COMPLETE = 0x03
-const AD_NAME_SHORT = 0x08
-const AD_NAME_COMPLETE = 0x09
-const AD_TX_POWER = 0x0a
-const AD_SERVICE_DATA16 = 0x16
-const AD_MANUFACTURER = 0xff
+// Core Spec Supplement Part A §1: AD types we read (exported for the simulator, which writes them).
+export const AD_FLAGS = 0x01
+export const AD_UUID16_INCOMPLETE = 0x02
+export const AD_UUID16_COMPLETE = 0x03
+export const AD_NAME_SHORT = 0x08
+export const AD_NAME_COMPLETE = 0x09
+export const AD_TX_POWER = 0x0a
+export const AD_SERVICE_DATA16 = 0x16
+export const AD_MANUFACTURER = 0xff
 
 export interface ManufacturerData {
   /** Company identifier (little-endian on the air). */
