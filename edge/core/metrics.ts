@@ -8,8 +8,17 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
   const registry = new Registry()
   if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'store_edge_process_' })
   const r = [registry]
+  // Hot-path counters are batched by their owners; these run before the counters are read.
+  const collectors: Array<() => void> = []
+  const runCollectors = () => {
+    for (const fn of collectors) fn()
+  }
   return {
     registry,
+    /** Register a function that moves batched counts into their metrics before each scrape. */
+    onCollect(fn: () => void) {
+      collectors.push(fn)
+    },
     brokerRefused: new Counter({
       name: 'store_edge_broker_refused_total',
       help: 'Connections, publishes and subscriptions the broker refused or dropped, by reason.',
@@ -24,12 +33,14 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
       help: 'Inbound sensor messages decoded, by kind.',
       labelNames: ['kind'] as const,
       registers: r,
+      collect: runCollectors,
     }),
     sightings: new Counter({
       name: 'store_edge_ingest_sightings_total',
       help: 'Sightings accepted, by source.',
       labelNames: ['source'] as const,
       registers: r,
+      collect: runCollectors,
     }),
     rejected: new Counter({
       name: 'store_edge_ingest_rejected_total',

@@ -21,6 +21,13 @@ export class IngestPipeline {
   private readonly lastLog = new Map<string, number>()
   private readonly hashMac: (mac: string) => string
 
+  /**
+   * Per-message counts are kept as plain numbers and handed to prom-client when /metrics is
+   * scraped (its labelled inc() costs more than the rest of the bookkeeping on the hot path).
+   */
+  private readonly pendingMessages = new Map<string, number>()
+  private readonly pendingSightings = { ble: 0, wifi: 0 }
+
   constructor(
     private readonly cfg: EdgeConfig,
     private readonly hasher: MacHasher,
@@ -30,6 +37,18 @@ export class IngestPipeline {
     private readonly log: Logger,
   ) {
     this.hashMac = (mac) => this.hasher.hash(mac)
+    metrics.onCollect(() => this.flushCounts())
+  }
+
+  /** Move the pending counts into the Prometheus counters (called before every scrape). */
+  flushCounts(): void {
+    for (const [kind, n] of this.pendingMessages) this.metrics.messages.inc({ kind }, n)
+    this.pendingMessages.clear()
+    for (const source of ['ble', 'wifi'] as const) {
+      const n = this.pendingSightings[source]
+      if (n > 0) this.metrics.sightings.inc({ source }, n)
+      this.pendingSightings[source] = 0
+    }
   }
 
   /** Handle one inbound message; returns the decode result (for tests and the bench). */
@@ -89,11 +108,12 @@ export class IngestPipeline {
 
   /** Publish a decode result's sightings and count its rejections (also used by webhooks). */
   accept(deviceId: string, kind: string, result: DecodeResult, receivedAt: number): void {
-    this.metrics.messages.inc({ kind })
+    this.pendingMessages.set(kind, (this.pendingMessages.get(kind) ?? 0) + 1)
     if (result.sightings.length > 0) {
-      const first = result.sightings[0]!.source
-      if (result.sightings.every((s) => s.source === first)) this.metrics.sightings.inc({ source: first }, result.sightings.length)
-      else for (const s of result.sightings) this.metrics.sightings.inc({ source: s.source })
+      for (const s of result.sightings) {
+        if (s.source === 'ble') this.pendingSightings.ble++
+        else this.pendingSightings.wifi++
+      }
       this.bus.emitSightings({ sightings: result.sightings, receivedAt, deviceId })
     }
     for (const r of result.rejects) this.rejected(deviceId, kind, r)
