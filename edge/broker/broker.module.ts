@@ -183,7 +183,8 @@ export class BrokerModule implements EdgeModule {
     }
     this.aedes = await Aedes.createBroker(opts)
     this.aedes.on('clientError', (client, err) => {
-      if (!(err as { code?: string }).code?.startsWith?.('STORE_EDGE_ERR')) {
+      // Our own refusals were counted and logged in refuse(); the rest (resets, parse errors) are noise.
+      if (!('code' in err && String(err.code).startsWith('STORE_EDGE_ERR'))) {
         this.log.debug({ client: client?.id, err: err.message }, 'client error')
       }
     })
