@@ -58,8 +58,9 @@ interface Conn {
   topic: string
   nextId: number
   inflight: number
-  /** Pre-encoded PUBLISH per payload template for this connection's topic; id and bt patched per send. */
+  /** Pre-encoded PUBLISH per payload template this scanner hears; id and bt patched per send. */
   packets: Buffer[]
+  next: number
   idOffset: number
   btOffset: number
   pump?: () => void
@@ -67,6 +68,17 @@ interface Conn {
 
 let sent = 0
 let acked = 0
+
+/**
+ * Traffic model: a device is heard by the scanners near it, not by all of them. Templates (groups
+ * of 10 devices) are spread over the scanners so each is heard by three neighbouring scanners.
+ */
+function heardBy(ci: number, n: number, payloads: string[]): string[] {
+  return payloads.filter((_, t) => {
+    const home = t % n
+    return home === ci || (home + 1) % n === ci || (home + n - 1) % n === ci
+  })
+}
 
 function openConn(c: Job['clients'][number], payloads: string[]): Promise<Conn> {
   return new Promise((resolve, reject) => {
@@ -80,7 +92,7 @@ function openConn(c: Job['clients'][number], payloads: string[]): Promise<Conn> 
     let rl = 1
     while (sample[rl]! & 0x80) rl++
     const idOffset = 1 + rl + 2 + Buffer.byteLength(topic)
-    const conn: Conn = { sock, topic, nextId: 1, inflight: 0, packets, idOffset, btOffset: idOffset + 2 + '{"bt":'.length }
+    const conn: Conn = { sock, topic, nextId: 1, inflight: 0, packets, next: 0, idOffset, btOffset: idOffset + 2 + '{"bt":'.length }
     let connected = false
     let pending: Buffer = Buffer.alloc(0)
     sock.on('data', (d: Buffer) => {
@@ -114,9 +126,8 @@ function openConn(c: Job['clients'][number], payloads: string[]): Promise<Conn> 
   })
 }
 
-let next = 0
 function send(conn: Conn): void {
-  const tpl = conn.packets[next++ % conn.packets.length]!
+  const tpl = conn.packets[conn.next++ % conn.packets.length]!
   const p = Buffer.from(tpl) // the template stays pristine; this copy is the socket's
   const id = conn.nextId
   conn.nextId = id >= 65535 ? 1 : id + 1
@@ -129,7 +140,7 @@ function send(conn: Conn): void {
 
 async function main() {
   const payloads = buildPayloads()
-  const conns = await Promise.all(job.clients.map((c) => openConn(c, payloads)))
+  const conns = await Promise.all(job.clients.map((c, ci) => openConn(c, heardBy(ci, job.clients.length, payloads))))
   process.send?.({ type: 'ready' })
   const start = Date.now()
   const end = start + job.durationMs

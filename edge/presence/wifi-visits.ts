@@ -66,7 +66,18 @@ interface OpenVisit {
   confirmed: boolean
 }
 
+/** Marks a ring entry already continued by a rotated address (never matches again). */
+const STITCHED: OpenVisit = { source: 'ble', random: true, sensorId: '', deviceClass: '', start: 0, alive: -Infinity, confirmed: false }
+
 const DAY_MS = 86_400_000
+/** Recently alive random visits remembered per sensor and device class, for stitching. */
+const RING = 64
+
+interface Ring {
+  ids: Array<string | undefined>
+  visits: Array<OpenVisit | undefined>
+  pos: number
+}
 
 export class WifiVisitClassifier {
   private readonly cfg: EdgeConfig['wifi']
@@ -80,7 +91,7 @@ export class WifiVisitClassifier {
   private readonly completed = new Map<string, number>()
   private readonly stitchMs: number
   /** Recently alive random visits per sensor and device class (a small ring each), for stitching. */
-  private readonly recentRandom = new Map<string, Array<{ id: string; v: OpenVisit }>>()
+  private readonly recentRandom = new Map<string, Map<string, Ring>>()
   /** Visits continued by a rotated address (for tests and metrics). */
   stitched = 0
   /** Set by observe() when its sighting continued the visit of this (now retired) random id. */
@@ -161,24 +172,34 @@ export class WifiVisitClassifier {
     return events
   }
 
+  private ring(sensorId: string, deviceClass: string): Ring {
+    let bySensor = this.recentRandom.get(sensorId)
+    if (!bySensor) this.recentRandom.set(sensorId, (bySensor = new Map()))
+    let ring = bySensor.get(deviceClass)
+    if (!ring) bySensor.set(deviceClass, (ring = { ids: new Array(RING), visits: new Array(RING), pos: 0 }))
+    return ring
+  }
+
   private noteRandom(id: string, v: OpenVisit): void {
-    const key = `${v.source}|${v.sensorId}|${v.deviceClass}`
-    let ring = this.recentRandom.get(key)
-    if (!ring) this.recentRandom.set(key, (ring = []))
-    ring.push({ id, v })
-    if (ring.length > 64) ring.splice(0, ring.length - 64)
+    const ring = this.ring(v.sensorId, v.deviceClass)
+    ring.ids[ring.pos] = id
+    ring.visits[ring.pos] = v
+    ring.pos = (ring.pos + 1) % RING
   }
 
   /** A random visit of the same class at this sensor that went quiet within stitchMs: it ends here, silently. */
   private takeRotated(s: Sighting, t: number): OpenVisit | undefined {
-    const ring = this.recentRandom.get(`${s.source}|${s.sensorId}|${s.deviceClass}`)
+    const ring = this.recentRandom.get(s.sensorId)?.get(s.deviceClass)
     if (!ring) return undefined
-    for (let k = ring.length - 1; k >= 0; k--) {
-      const { id, v } = ring[k]!
+    for (let n = 1; n <= RING; n++) {
+      const k = (ring.pos - n + RING) % RING
+      const v = ring.visits[k]
+      if (v === undefined) break
+      const id = ring.ids[k]!
       const quiet = t - v.alive
       // Still advertising (< 1.5 s) is another device; quiet too long is a device that left.
       if (quiet < 1500 || quiet > this.stitchMs || this.open.get(id) !== v) continue
-      ring.splice(k, 1)
+      ring.visits[k] = STITCHED
       this.open.delete(id)
       this.stitched++
       this.stitchedFrom = id
