@@ -129,7 +129,7 @@ export function registerSimulateCommands(program: Command): void {
     const draw = () => {
       const text = renderSummary(edge, live)
       if (interactive) process.stdout.write('\x1b[H\x1b[2J' + text)
-      else process.stdout.write(text.split('\n').slice(0, 3).join('\n') + '\n')
+      else process.stdout.write(text.replace('Ctrl-C to stop.\n', ''))
     }
     draw()
     const timer = setInterval(draw, interactive ? 2000 : 15_000)
