@@ -54,6 +54,22 @@ describe('embedded broker (aedes) against real MQTT clients', () => {
     expect(await counterValue(metrics.registry, 'store_edge_broker_refused_total', { reason: 'client_id' })).toBe(1)
   })
 
+  it('backs off a password guesser per device and address, without locking out other devices', async () => {
+    await startBroker({ broker: { host: '127.0.0.1', port: 0, wsPort: -1, authMaxFailures: 3, authBanMs: 60_000 } })
+    const dev = await creds.provision('scanner-1', 'ble')
+    const other = await creds.provision('scanner-2', 'ble')
+    for (let i = 0; i < 3; i++) {
+      await expect(connect(url, { clientId: 'scanner-1', username: 'scanner-1', password: `guess-${i}` })).rejects.toThrow(/Bad username or password/)
+    }
+    // banned now: even the right password is refused, and no password check is made
+    await expect(connect(url, { clientId: 'scanner-1', username: dev.username, password: dev.password })).rejects.toThrow(/Bad username or password/)
+    expect(await counterValue(metrics.registry, 'store_edge_broker_refused_total', { reason: 'auth_backoff' })).toBe(1)
+    expect(await counterValue(metrics.registry, 'store_edge_broker_refused_total', { reason: 'auth_failed' })).toBe(3)
+    // another device from the same address is not affected
+    const ok = await connect(url, { clientId: 'scanner-2', username: other.username, password: other.password })
+    await ok.endAsync()
+  })
+
   it('delivers a device publish inside its ACL and closes the connection for one outside it', async () => {
     await startBroker()
     const dev = await creds.provision('scanner-1', 'ble')

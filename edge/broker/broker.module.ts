@@ -16,6 +16,7 @@ import { canPublish, canSubscribe, mayRetain, type Principal } from './acl.ts'
 import type { CredentialStore } from './credentials.ts'
 import { FrameLimiter, FrameTooLargeError } from './frame-limit.ts'
 import { TokenBucket } from './rate-limit.ts'
+import { AuthBackoff } from './auth-backoff.ts'
 // The async level persistence (aedes ≥ 1 requires async persistence; the package's main export is
 // the callback adapter). Not typed upstream.
 // @ts-expect-error no type declarations
@@ -76,6 +77,9 @@ export class BrokerModule implements EdgeModule {
   private db?: ClassicLevel<string, Buffer>
   private readonly clients = new WeakMap<Client, ClientState>()
   private readonly sockets = new Set<Socket | Duplex>()
+  /** Remote address per connection stream handed to aedes (our wrapper has none of its own). */
+  private readonly remote = new WeakMap<object, string>()
+  private backoff!: AuthBackoff
   private addresses?: BrokerAddresses
 
   constructor(
@@ -118,6 +122,16 @@ export class BrokerModule implements EdgeModule {
         done(null, true)
       },
       authenticate: (client, username, password, done) => {
+        const address = this.remote.get(client.conn) ?? 'unknown'
+        const now = this.clock.now()
+        if (username && b.authBanMs > 0) {
+          const wait = this.backoff.blockedFor(address, username, now)
+          if (wait > 0) {
+            // No password check while banned: a guesser gets no answer and costs no scrypt.
+            this.refuse('STORE_EDGE_ERR_AUTH_BACKOFF', client, `${Math.ceil(wait / 1000)} s left for ${address}`)
+            return done(refusal('STORE_EDGE_ERR_AUTH_BACKOFF', 4) as never, false)
+          }
+        }
         // MQTT-3.1.3: the client id identifies the session; we bind it to the device id so one
         // device cannot take over (or read the queued messages of) another's session.
         if (!username || client.id !== username) {
@@ -128,8 +142,12 @@ export class BrokerModule implements EdgeModule {
           (rec) => {
             if (!rec) {
               this.refuse('STORE_EDGE_ERR_AUTH_FAILED', client)
+              if (b.authBanMs > 0 && this.backoff.failure(address, username, this.clock.now())) {
+                this.log.warn({ client: client.id, address }, 'too many failed logins: refusing this device from this address for a while')
+              }
               return done(refusal('STORE_EDGE_ERR_AUTH_FAILED', 4) as never, false)
             }
+            this.backoff.success(address, username)
             this.clients.set(client, {
               principal: { deviceId: rec.deviceId, kind: rec.kind },
               bucket: new TokenBucket(b.publishRatePerSec, b.publishBurst, this.clock.now()),
@@ -181,6 +199,7 @@ export class BrokerModule implements EdgeModule {
         done(null, sub)
       },
     }
+    this.backoff = new AuthBackoff({ maxFailures: b.authMaxFailures, windowMs: 60_000, banMs: b.authBanMs })
     this.aedes = await Aedes.createBroker(opts)
     this.aedes.on('clientError', (client, err) => {
       // Our own refusals were counted and logged in refuse(); the rest (resets, parse errors) are noise.
@@ -209,7 +228,7 @@ export class BrokerModule implements EdgeModule {
         res.writeHead(426, { 'content-type': 'text/plain' }).end('MQTT over WebSocket only\n')
       })
       this.wss = new WebSocketServer({ server: this.http, maxPayload: b.maxPacketBytes, handleProtocols: (p) => (p.has('mqtt') ? 'mqtt' : p.has('mqttv3.1') ? 'mqttv3.1' : false) })
-      this.wss.on('connection', (ws) => this.handle(createWebSocketStream(ws)))
+      this.wss.on('connection', (ws, req) => this.handle(createWebSocketStream(ws), req.socket.remoteAddress))
       await new Promise<void>((resolve, reject) => {
         this.http!.once('error', reject)
         this.http!.listen(b.wsPort, b.host, () => resolve())
@@ -220,9 +239,10 @@ export class BrokerModule implements EdgeModule {
   }
 
   /** Every connection passes the frame limiter before the MQTT parser sees a byte. */
-  private handle(conn: Socket | Duplex): void {
+  private handle(conn: Socket | Duplex, remoteAddress = (conn as Socket).remoteAddress): void {
     const limiter = new FrameLimiter(this.cfg.broker.maxPacketBytes)
     const duplex = Duplex.from({ readable: limiter, writable: conn })
+    this.remote.set(duplex, remoteAddress ?? 'unknown')
     corkPerTick(conn)
     this.sockets.add(conn)
     conn.on('close', () => this.sockets.delete(conn))

@@ -27,6 +27,7 @@ export const ErrorCodes = {
   STORE_EDGE_ERR_PACKET_TOO_LARGE: { status: 413, message: 'MQTT packet exceeds the size limit' },
   STORE_EDGE_ERR_RATE_LIMITED: { status: 429, message: 'publish rate limit exceeded' },
   STORE_EDGE_ERR_TOO_MANY_CONNECTIONS: { status: 503, message: 'connection limit reached' },
+  STORE_EDGE_ERR_AUTH_BACKOFF: { status: 429, message: 'too many failed logins for this device from this address; try again later' },
   // configuration and HTTP
   STORE_EDGE_ERR_CONFIG_INVALID: { status: 500, message: 'configuration is invalid' },
   STORE_EDGE_ERR_VALIDATION: { status: 400, message: 'request does not match its schema' },

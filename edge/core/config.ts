@@ -67,6 +67,8 @@ export const EdgeConfigSchema = Type.Object({
       publishRatePerSec: Type.Number({ default: 500, minimum: 1, description: 'Sustained publishes per second allowed per device (token bucket).' }),
       publishBurst: Type.Number({ default: 2000, minimum: 1, description: 'Burst size of the per-device token bucket.' }),
       floodDisconnectAfter: Type.Integer({ default: 1000, minimum: 1, description: 'Rate-limited publishes after which the device is disconnected.' }),
+      authMaxFailures: Type.Integer({ default: 5, minimum: 1, description: 'Failed logins of one username from one address within a minute before that pair is refused for a while.' }),
+      authBanMs: Type.Integer({ default: 30_000, minimum: 0, description: 'First refusal period after too many failed logins (doubles on repeat, up to 32×; 0 = no backoff).' }),
       persistence: Type.Union([Type.Literal('level'), Type.Literal('memory')], {
         default: 'level',
         description: 'Broker session store: level (durable on disk, survives restarts) or memory (tests of throughput only).',
