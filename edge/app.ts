@@ -17,6 +17,7 @@ import { MacHasher } from './sources/privacy/mac-hasher.ts'
 import { PresenceModule } from './presence/presence.module.ts'
 import { DevicesModule } from './broker/devices.module.ts'
 import { ApiModule } from './api/api.module.ts'
+import { UplinkModule } from './uplink/uplink.module.ts'
 
 export interface EdgeAppOptions {
   config: EdgeConfig
@@ -60,6 +61,8 @@ export class EdgeApp {
   presence!: PresenceModule
   devices!: DevicesModule
   api!: ApiModule
+  /** Present when `uplink.url` is set. */
+  uplink?: UplinkModule
   private modules: EdgeModule[] = []
   readonly moduleStatus = new Map<string, 'up' | 'failed' | 'stopped'>()
 
@@ -98,7 +101,9 @@ export class EdgeApp {
     this.presence = new PresenceModule(cfg, this.bus, this.metrics, this.clock, child('presence'), publish)
     this.devices = new DevicesModule(this.bus, this.metrics, this.credentials, this.clock)
     this.api = new ApiModule(cfg, this, child('api'))
-    this.modules = [this.broker, new IngestModule(this.broker, this.pipeline), this.devices, this.presence, this.api]
+    // Optional modules exist only when configured; the uplink subscribes before anything publishes.
+    if (cfg.uplink.url) this.uplink = new UplinkModule(cfg, this.broker, this.metrics, this.clock, child('uplink'))
+    this.modules = [this.broker, new IngestModule(this.broker, this.pipeline), ...(this.uplink ? [this.uplink] : []), this.devices, this.presence, this.api]
 
     for (const m of this.modules) {
       try {

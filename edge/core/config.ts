@@ -118,6 +118,21 @@ export const EdgeConfigSchema = Type.Object({
     { intervalMs: Type.Integer({ default: 60_000, minimum: 1000, description: 'Aggregate interval (a minute in production).' }) },
     { default: {} },
   ),
+  uplink: Type.Object(
+    {
+      url: Type.String({ default: '', description: 'Central MQTT broker (mqtt://, mqtts://, ws://, wss://); empty turns the uplink off.' }),
+      username: Type.String({ default: '', description: 'Credentials at the central broker (set the password through STORE_EDGE_UPLINK_PASSWORD).' }),
+      password: Type.String({ default: '', description: 'Password at the central broker.' }),
+      clientId: Type.String({ default: '', description: 'MQTT client id at the central broker (default edge-{storeId}); the persistent session is keyed by it.' }),
+      caFile: Type.String({ default: '', description: 'PEM file of the CA that signed the central broker (TLS).' }),
+      certFile: Type.String({ default: '', description: 'Client certificate (PEM) for mutual TLS.' }),
+      keyFile: Type.String({ default: '', description: 'Client key (PEM) for mutual TLS.' }),
+      rejectUnauthorized: Type.Boolean({ default: true, description: 'Verify the central broker certificate.' }),
+      inflight: Type.Integer({ default: 500, minimum: 1, maximum: 65_000, description: 'QoS 1 messages in flight to the central broker at once (drain speed).' }),
+      spoolMaxEntries: Type.Integer({ default: 5_000_000, minimum: 1000, description: 'Messages the on-disk spool keeps at most during an outage; beyond it the oldest are dropped and counted.' }),
+    },
+    { default: {} },
+  ),
   webhooks: Type.Object(
     {
       meraki: Type.Object(

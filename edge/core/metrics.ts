@@ -68,6 +68,10 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
       registers: r,
     }),
     aggregatesPublished: new Counter({ name: 'store_edge_aggregates_published_total', help: 'Minute aggregates published.', registers: r }),
+    uplinkConnected: new Gauge({ name: 'store_edge_uplink_connected', help: '1 while connected to the central broker.', registers: r }),
+    uplinkBacklog: new Gauge({ name: 'store_edge_uplink_backlog', help: 'Messages in the uplink spool, not yet acknowledged by the central broker.', registers: r }),
+    uplinkSent: new Counter({ name: 'store_edge_uplink_sent_total', help: 'Messages acknowledged by the central broker.', registers: r }),
+    uplinkDropped: new Counter({ name: 'store_edge_uplink_dropped_total', help: 'Messages dropped because the spool was full (spoolMaxEntries).', registers: r }),
     moduleUp: new Gauge({
       name: 'store_edge_module_up',
       help: '1 when a module started, 0 when its start failed.',

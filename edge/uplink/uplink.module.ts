@@ -1,0 +1,155 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
+import type { AedesPublishPacket } from 'aedes'
+import { topics, type EdgeHealth } from '../contracts/index.ts'
+import type { Clock } from '../core/clock.ts'
+import type { EdgeConfig } from '../core/config.ts'
+import type { Logger } from '../core/logger.ts'
+import type { EdgeMetrics } from '../core/metrics.ts'
+import type { EdgeModule } from '../core/module.ts'
+import type { BrokerModule } from '../broker/broker.module.ts'
+import { Spool, type SpoolEntry } from './spool.ts'
+
+/**
+ * Edge → central uplink. Everything the edge publishes under `stores/{storeId}/…` (aggregates,
+ * events, health; not the downlink `config/…`) is written to the on-disk spool first, then sent to
+ * the central broker with QoS 1 on a persistent session and deleted from the spool only on PUBACK.
+ * A central outage therefore only grows the spool; after reconnect it drains oldest first with up
+ * to `inflight` messages in flight. The central broker holds the edge's retained health, with a
+ * last will that marks the store offline.
+ */
+export class UplinkModule implements EdgeModule {
+  readonly name = 'uplink'
+  spool!: Spool
+  client?: MqttClient
+  private readonly inflight = new Set<string>()
+  private cursor: string | undefined
+  private pumping = false
+  private stopped = false
+  private acked: string[] = []
+  private ackTimer?: NodeJS.Timeout
+  private readonly filter: string
+
+  private readonly deliver = (packet: AedesPublishPacket, cb: () => void) => {
+    // Downlink config arrives from central and must not go back up.
+    if (!packet.topic.startsWith(this.configPrefix)) {
+      this.spool.append(packet.topic, packet.payload as Buffer)
+      this.metrics.uplinkBacklog.set(this.spool.size)
+      if (!this.pumping) queueMicrotask(() => void this.pump())
+    }
+    cb()
+  }
+  private readonly configPrefix: string
+
+  constructor(
+    private readonly cfg: EdgeConfig,
+    private readonly broker: BrokerModule,
+    private readonly metrics: EdgeMetrics,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+  ) {
+    this.filter = `stores/${cfg.store.id}/#`
+    this.configPrefix = `stores/${cfg.store.id}/config/`
+  }
+
+  get connected(): boolean {
+    return this.client?.connected ?? false
+  }
+
+  async start(): Promise<void> {
+    const u = this.cfg.uplink
+    this.spool = await new Spool({ dir: join(this.cfg.dataDir, 'uplink-spool'), maxEntries: u.spoolMaxEntries }).open()
+    this.metrics.uplinkBacklog.set(this.spool.size)
+    await new Promise<void>((resolve) => this.broker.aedes.subscribe(this.filter, this.deliver, () => resolve()))
+
+    const offline: EdgeHealth = { v: 1, storeId: this.cfg.store.id, status: 'offline', ts: this.clock.now() }
+    const opts: IClientOptions = {
+      clientId: u.clientId || `edge-${this.cfg.store.id}`,
+      username: u.username || undefined,
+      password: u.password || undefined,
+      clean: false, // the central broker keeps our session (and queued downlink) while we are away
+      reconnectPeriod: 1000,
+      connectTimeout: 10_000,
+      keepalive: 30,
+      will: { topic: topics.storeHealth(this.cfg.store.id), payload: Buffer.from(JSON.stringify(offline)), qos: 1, retain: true },
+      rejectUnauthorized: u.rejectUnauthorized,
+      ...(u.caFile ? { ca: readFileSync(u.caFile) } : {}),
+      ...(u.certFile ? { cert: readFileSync(u.certFile) } : {}),
+      ...(u.keyFile ? { key: readFileSync(u.keyFile) } : {}),
+    }
+    this.client = mqtt.connect(u.url, opts)
+    this.client.on('connect', () => {
+      this.metrics.uplinkConnected.set(1)
+      this.log.info({ url: u.url, backlog: this.spool.size }, 'uplink connected')
+      void this.pump()
+    })
+    this.client.on('close', () => this.metrics.uplinkConnected.set(0))
+    this.client.on('error', (err) => this.log.warn({ err: err.message }, 'uplink connection error'))
+    this.ackTimer = setInterval(() => void this.flushAcks(), 200)
+    this.ackTimer.unref()
+  }
+
+  /** Send spooled messages, oldest first, keeping up to `inflight` unacknowledged. */
+  private async pump(): Promise<void> {
+    if (this.pumping || this.stopped) return
+    this.pumping = true
+    try {
+      while (!this.stopped && this.client?.connected) {
+        const room = this.cfg.uplink.inflight - this.inflight.size
+        if (room <= 0) break
+        const batch = await this.spool.peek(Math.min(room, 1000), this.cursor)
+        if (batch.length === 0) break
+        for (const e of batch) this.send(e)
+        this.cursor = batch.at(-1)!.key
+      }
+    } catch (err) {
+      this.log.error({ err }, 'uplink pump failed')
+    } finally {
+      this.pumping = false
+    }
+  }
+
+  private send(e: SpoolEntry): void {
+    this.inflight.add(e.key)
+    // mqtt.js keeps QoS 1 messages of a persistent session across reconnects and calls back on PUBACK.
+    this.client!.publish(e.topic, e.payload, { qos: 1, retain: e.topic.endsWith('/health') }, (err) => {
+      if (err) return // stays in the spool: sent again after the next restart
+      this.inflight.delete(e.key)
+      this.acked.push(e.key)
+      if (this.acked.length >= 500) void this.flushAcks()
+      if (this.inflight.size < this.cfg.uplink.inflight / 2) void this.pump()
+    })
+  }
+
+  private async flushAcks(): Promise<void> {
+    if (this.acked.length === 0) return
+    const keys = this.acked
+    this.acked = []
+    try {
+      await this.spool.ack(keys)
+      this.metrics.uplinkSent.inc(keys.length)
+      this.metrics.uplinkBacklog.set(this.spool.size)
+      if (this.spool.dropped) {
+        this.metrics.uplinkDropped.inc(this.spool.dropped)
+        this.log.error({ dropped: this.spool.dropped }, 'uplink spool full: oldest messages dropped')
+        this.spool.dropped = 0
+      }
+    } catch (err) {
+      this.log.error({ err }, 'uplink spool ack failed')
+      this.acked.push(...keys)
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true
+    if (this.ackTimer) clearInterval(this.ackTimer)
+    if (this.broker.aedes && !this.broker.aedes.closed) {
+      await new Promise<void>((resolve) => this.broker.aedes.unsubscribe(this.filter, this.deliver, () => resolve()))
+    }
+    await this.flushAcks()
+    // A clean DISCONNECT: the central broker keeps the session; the retained health was set by the edge.
+    await this.client?.endAsync().catch(() => undefined)
+    await this.spool?.close()
+  }
+}
