@@ -18,6 +18,7 @@ import { PresenceModule } from './presence/presence.module.ts'
 import { DevicesModule } from './broker/devices.module.ts'
 import { ApiModule } from './api/api.module.ts'
 import { UplinkModule } from './uplink/uplink.module.ts'
+import { DownlinkModule } from './downlink/downlink.module.ts'
 
 export interface EdgeAppOptions {
   config: EdgeConfig
@@ -63,6 +64,7 @@ export class EdgeApp {
   api!: ApiModule
   /** Present when `uplink.url` is set. */
   uplink?: UplinkModule
+  downlink!: DownlinkModule
   private modules: EdgeModule[] = []
   readonly moduleStatus = new Map<string, 'up' | 'failed' | 'stopped'>()
 
@@ -101,9 +103,14 @@ export class EdgeApp {
     this.presence = new PresenceModule(cfg, this.bus, this.metrics, this.clock, child('presence'), publish)
     this.devices = new DevicesModule(this.bus, this.metrics, this.credentials, this.clock)
     this.api = new ApiModule(cfg, this, child('api'))
-    // Optional modules exist only when configured; the uplink subscribes before anything publishes.
-    if (cfg.uplink.url) this.uplink = new UplinkModule(cfg, this.broker, this.metrics, this.clock, child('uplink'))
-    this.modules = [this.broker, new IngestModule(this.broker, this.pipeline), ...(this.uplink ? [this.uplink] : []), this.devices, this.presence, this.api]
+    // Optional modules exist only when configured; the uplink subscribes before anything publishes,
+    // and the downlink restores the last applied layout before presence starts with it.
+    this.downlink = new DownlinkModule(cfg, this.presence, publish, this.clock, child('downlink'))
+    if (cfg.uplink.url) {
+      this.uplink = new UplinkModule(cfg, this.broker, this.metrics, this.clock, child('uplink'))
+      this.uplink.onDownlink = (part, payload) => this.downlink.apply(part, payload)
+    }
+    this.modules = [this.broker, new IngestModule(this.broker, this.pipeline), ...(this.uplink ? [this.uplink] : []), this.downlink, this.devices, this.presence, this.api]
 
     for (const m of this.modules) {
       try {

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import { Type, type Static, type TSchema, Kind } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { parse as parseYaml } from 'yaml'
-import { StoreEdgeError } from '../contracts/index.ts'
+import { StoreEdgeError, ZoneConfig, SensorConfig, layoutProblems } from '../contracts/index.ts'
 
 /**
  * The edge configuration: one schema gives the JSON Schema, the TypeScript type, the defaults and
@@ -10,24 +10,9 @@ import { StoreEdgeError } from '../contracts/index.ts'
  * STORE_EDGE_BROKER_WS_PORT). Every field has a description and a default.
  */
 
-export const ZoneConfig = Type.Object({
-  id: Type.String({ pattern: '^[a-z0-9][a-z0-9_-]*$', description: 'Zone id, used in topics, metrics and events.' }),
-  name: Type.String({ description: 'Display name.' }),
-  floor: Type.Integer({ default: 0, description: 'Floor number; zone switches across floors need a larger margin.' }),
-})
-export type ZoneConfig = Static<typeof ZoneConfig>
+// The store layout (zones, sensors) is part of the contracts: the downlink carries it too.
+export { ZoneConfig, SensorConfig } from '../contracts/index.ts'
 
-export const SensorConfig = Type.Object({
-  id: Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,62}$', description: 'Device id of the sensor (its MQTT username and client id).' }),
-  zone: Type.String({ description: 'Zone the sensor is placed in.' }),
-  kind: Type.Union([Type.Literal('ble'), Type.Literal('wifi'), Type.Literal('espresense'), Type.Literal('omg'), Type.Literal('meraki-ap')], {
-    default: 'ble',
-    description: 'What the sensor is: our BLE scanner, Wi-Fi sniffer, an ESPresense node, an OpenMQTTGateway, or a Meraki access point.',
-  }),
-  rssiOffset: Type.Number({ default: 0, description: 'Receiver calibration added to every RSSI this sensor reports, dB.' }),
-  absorption: Type.Number({ default: 3.5, minimum: 1, maximum: 6, description: 'Path-loss exponent around this sensor (2 free space, 3–4 indoors).' }),
-})
-export type SensorConfig = Static<typeof SensorConfig>
 
 /**
  * Visitor vs passer-by per source: the levels differ (a phone's Wi-Fi probes and its BLE
@@ -203,16 +188,7 @@ export function resolveConfig(input: unknown, env: NodeJS.ProcessEnv = {}): Edge
     throw new StoreEdgeError('STORE_EDGE_ERR_CONFIG_INVALID', `\n${lines.join('\n')}`)
   }
   const cfg = withDefaults as EdgeConfig
-  const zoneIds = new Set(cfg.zones.map((z) => z.id))
-  const problems: string[] = []
-  cfg.sensors.forEach((s, i) => {
-    if (!zoneIds.has(s.zone)) problems.push(`  /sensors/${i}/zone: zone "${s.zone}" is not in /zones`)
-  })
-  const seen = new Set<string>()
-  cfg.sensors.forEach((s, i) => {
-    if (seen.has(s.id)) problems.push(`  /sensors/${i}/id: duplicate sensor id "${s.id}"`)
-    seen.add(s.id)
-  })
+  const problems: string[] = layoutProblems(cfg.zones, cfg.sensors).map((p) => `  ${p}`)
   if (cfg.presence.awayMs <= cfg.presence.staleMs) problems.push('  /presence/awayMs: must be greater than staleMs')
   for (const src of ['wifi', 'ble'] as const) {
     if (cfg[src].stayRssi > cfg[src].enterRssi) problems.push(`  /${src}/stayRssi: must be at or below enterRssi (hysteresis)`)

@@ -54,6 +54,20 @@ export class PresenceModule implements EdgeModule {
     this.timer.unref()
   }
 
+  /**
+   * Apply a new store layout (cfg.zones / cfg.sensors, already replaced by the caller) live. The
+   * engine is rebuilt, so devices are placed afresh from their next sightings; visits (and so the
+   * visitor counts) carry on.
+   */
+  reconfigure(): void {
+    const cfg = this.cfg
+    this.engine = new PresenceEngine({ presence: cfg.presence, zones: cfg.zones, sensors: cfg.sensors })
+    this.visits.ble.setSensors(cfg.sensors)
+    this.visits.wifi.setSensors(cfg.sensors)
+    this.aggregator.setZones(cfg.zones)
+    this.log.info({ zones: cfg.zones.length, sensors: cfg.sensors.length }, 'store layout applied')
+  }
+
   /** One sighting through classifier → aggregator → engine; hot path. */
   ingest(s: Sighting): void {
     const ve = this.visitEvents

@@ -106,6 +106,12 @@ export class WifiVisitClassifier {
     this.stitchMs = opts.stitchMs ?? 10_000
   }
 
+  /** A new store layout: receiver calibrations change, open visits and the repeat memory stay. */
+  setSensors(sensors: ReadonlyArray<Pick<SensorConfig, 'id' | 'rssiOffset'>>): void {
+    this.offsets.clear()
+    for (const s of sensors) if (s.rssiOffset) this.offsets.set(s.id, s.rssiOffset)
+  }
+
   /** Open visits. */
   get size(): number {
     return this.open.size

@@ -41,6 +41,8 @@ export class UplinkModule implements EdgeModule {
     cb()
   }
   private readonly configPrefix: string
+  /** Downlink `stores/{storeId}/config/{part}` messages from central go here (wired by the app). */
+  onDownlink?: (part: string, payload: Buffer) => Promise<unknown>
 
   constructor(
     private readonly cfg: EdgeConfig,
@@ -79,12 +81,21 @@ export class UplinkModule implements EdgeModule {
       ...(u.keyFile ? { key: readFileSync(u.keyFile) } : {}),
     }
     this.client = mqtt.connect(u.url, opts)
-    this.client.on('connect', () => {
+    this.client.on('connect', (connack) => {
+      // The session keeps the subscription; subscribe anyway when the broker did not keep it.
+      if (!connack.sessionPresent) {
+        this.client!.subscribe(`${this.configPrefix}+`, { qos: 1 }, (err) => err && this.log.warn({ err: err.message }, 'downlink subscribe failed'))
+      }
       this.metrics.uplinkConnected.set(1)
       this.log.info({ url: u.url, backlog: this.spool.size }, 'uplink connected')
       void this.pump()
     })
     this.client.on('close', () => this.metrics.uplinkConnected.set(0))
+    this.client.on('message', (topic, payload) => {
+      if (!topic.startsWith(this.configPrefix)) return
+      const part = topic.slice(this.configPrefix.length)
+      void this.onDownlink?.(part, payload)
+    })
     this.client.on('error', (err) => this.log.warn({ err: err.message }, 'uplink connection error'))
     this.ackTimer = setInterval(() => void this.flushAcks(), 200)
     this.ackTimer.unref()
