@@ -26,6 +26,8 @@ export class UplinkModule implements EdgeModule {
   private readonly inflight = new Set<string>()
   private cursor: string | undefined
   private pumping = false
+  /** Set by whatever makes new work (a message, an ack) so a running pump looks again: no lost wakeups. */
+  private pumpRequested = false
   private stopped = false
   private acked: string[] = []
   private ackTimer?: NodeJS.Timeout
@@ -36,7 +38,7 @@ export class UplinkModule implements EdgeModule {
     if (!packet.topic.startsWith(this.configPrefix)) {
       this.spool.append(packet.topic, packet.payload as Buffer)
       this.metrics.uplinkBacklog.set(this.spool.size)
-      if (!this.pumping) queueMicrotask(() => void this.pump())
+      this.requestPump()
     }
     cb()
   }
@@ -88,7 +90,7 @@ export class UplinkModule implements EdgeModule {
       }
       this.metrics.uplinkConnected.set(1)
       this.log.info({ url: u.url, backlog: this.spool.size }, 'uplink connected')
-      void this.pump()
+      this.requestPump()
     })
     this.client.on('close', () => this.metrics.uplinkConnected.set(0))
     this.client.on('message', (topic, payload) => {
@@ -97,8 +99,16 @@ export class UplinkModule implements EdgeModule {
       void this.onDownlink?.(part, payload)
     })
     this.client.on('error', (err) => this.log.warn({ err: err.message }, 'uplink connection error'))
-    this.ackTimer = setInterval(() => void this.flushAcks(), 200)
+    this.ackTimer = setInterval(() => {
+      void this.flushAcks()
+      if (this.spool.size > this.inflight.size + this.acked.length) this.requestPump() // a safety net; wakeups are exact
+    }, 200)
     this.ackTimer.unref()
+  }
+
+  private requestPump(): void {
+    this.pumpRequested = true
+    if (!this.pumping) void this.pump()
   }
 
   /** Send spooled messages, oldest first, keeping up to `inflight` unacknowledged. */
@@ -106,14 +116,18 @@ export class UplinkModule implements EdgeModule {
     if (this.pumping || this.stopped) return
     this.pumping = true
     try {
-      while (!this.stopped && this.client?.connected) {
-        const room = this.cfg.uplink.inflight - this.inflight.size
-        if (room <= 0) break
-        const batch = await this.spool.peek(Math.min(room, 1000), this.cursor)
-        if (batch.length === 0) break
-        for (const e of batch) this.send(e)
-        this.cursor = batch.at(-1)!.key
-      }
+      do {
+        this.pumpRequested = false
+        while (!this.stopped && this.client?.connected) {
+          const room = this.cfg.uplink.inflight - this.inflight.size
+          if (room <= 0) break // an ack will request the next round
+          const batch = await this.spool.peek(Math.min(room, 1000), this.cursor)
+          if (batch.length === 0) break
+          for (const e of batch) this.send(e)
+          this.cursor = batch.at(-1)!.key
+        }
+        // Work that arrived while we were awaiting the spool is picked up here, not stranded.
+      } while (this.pumpRequested && !this.stopped && this.client?.connected && this.inflight.size < this.cfg.uplink.inflight)
     } catch (err) {
       this.log.error({ err }, 'uplink pump failed')
     } finally {
@@ -129,7 +143,7 @@ export class UplinkModule implements EdgeModule {
       this.inflight.delete(e.key)
       this.acked.push(e.key)
       if (this.acked.length >= 500) void this.flushAcks()
-      if (this.inflight.size < this.cfg.uplink.inflight / 2) void this.pump()
+      if (this.inflight.size < this.cfg.uplink.inflight / 2) this.requestPump()
     })
   }
 
