@@ -8,7 +8,7 @@ import { systemClock, type Clock } from './core/clock.ts'
 import type { EdgeConfig } from './core/config.ts'
 import { createLogger, type Logger } from './core/logger.ts'
 import { createMetrics, type EdgeMetrics } from './core/metrics.ts'
-import type { EdgeModule } from './core/module.ts'
+import type { EdgeModule, Publish } from './core/module.ts'
 import { BrokerModule } from './broker/broker.module.ts'
 import { CredentialStore } from './broker/credentials.ts'
 import { IngestPipeline } from './sources/ingest.pipeline.ts'
@@ -82,6 +82,13 @@ export class EdgeApp {
     return this.api.app
   }
 
+  /** Publish JSON on the edge's own broker, QoS 1 (a no-op once the broker is closed). */
+  readonly publish: Publish = (topic, payload, retain = false) =>
+    new Promise<void>((resolve) => {
+      if (!this.broker?.aedes || this.broker.aedes.closed) return resolve()
+      this.broker.aedes.publish({ cmd: 'publish', topic, payload: Buffer.from(JSON.stringify(payload)), qos: 1, retain, dup: false }, () => resolve())
+    })
+
   async start(): Promise<this> {
     const cfg = this.config
     await mkdir(cfg.dataDir, { recursive: true })
@@ -92,14 +99,7 @@ export class EdgeApp {
 
     this.broker = new BrokerModule(cfg, this.credentials, child('broker'), this.metrics, this.clock)
     this.pipeline = new IngestPipeline(cfg, hasher, this.bus, this.metrics, this.clock, child('ingest'))
-    const publish = (topic: string, payload: unknown, retain = false) =>
-      new Promise<void>((resolve) => {
-        if (!this.broker.aedes || this.broker.aedes.closed) return resolve()
-        this.broker.aedes.publish(
-          { cmd: 'publish', topic, payload: Buffer.from(JSON.stringify(payload)), qos: 1, retain, dup: false },
-          () => resolve(),
-        )
-      })
+    const publish = this.publish
     this.presence = new PresenceModule(cfg, this.bus, this.metrics, this.clock, child('presence'), publish)
     this.devices = new DevicesModule(this.bus, this.metrics, this.credentials, this.clock)
     this.api = new ApiModule(cfg, this, child('api'))
@@ -135,15 +135,8 @@ export class EdgeApp {
 
   async stop(): Promise<void> {
     if (this.moduleStatus.get('broker') === 'up') await this.broker.closeListeners()
-    if (this.broker?.aedes && !this.broker.aedes.closed) {
-      const health: EdgeHealth = { v: 1, storeId: this.config.store.id, status: 'offline', ts: this.clock.now() }
-      await new Promise<void>((resolve) =>
-        this.broker.aedes.publish(
-          { cmd: 'publish', topic: topics.storeHealth(this.config.store.id), payload: Buffer.from(JSON.stringify(health)), qos: 1, retain: true, dup: false },
-          () => resolve(),
-        ),
-      )
-    }
+    const health: EdgeHealth = { v: 1, storeId: this.config.store.id, status: 'offline', ts: this.clock.now() }
+    await this.publish(topics.storeHealth(this.config.store.id), health, true)
     for (const m of [...this.modules].reverse()) {
       if (this.moduleStatus.get(m.name) !== 'up') continue
       try {

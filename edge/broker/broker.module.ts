@@ -17,6 +17,7 @@ import type { CredentialStore } from './credentials.ts'
 import { FrameLimiter, FrameTooLargeError } from './frame-limit.ts'
 import { TokenBucket } from './rate-limit.ts'
 import { AuthBackoff } from './auth-backoff.ts'
+import { LogThrottle } from '../core/log-throttle.ts'
 // The async level persistence (aedes ≥ 1 requires async persistence; the package's main export is
 // the callback adapter). Not typed upstream.
 // @ts-expect-error no type declarations
@@ -256,16 +257,12 @@ export class BrokerModule implements EdgeModule {
     this.aedes.handle(duplex)
   }
 
-  private lastLog = new Map<string, number>()
+  private readonly logThrottle = new LogThrottle()
   private refuse(code: ErrorCode, client?: Client | null, detail?: string): void {
     const reason = code.replace('STORE_EDGE_ERR_', '').toLowerCase()
     this.metrics.brokerRefused.inc({ reason })
     // A flood must not become a log flood: one line per client and reason per 10 s.
-    const key = `${client?.id ?? '-'}:${code}`
-    const now = this.clock.now()
-    if ((this.lastLog.get(key) ?? 0) + 10_000 > now) return
-    if (this.lastLog.size > 10_000) this.lastLog.clear()
-    this.lastLog.set(key, now)
+    if (!this.logThrottle.shouldLog(`${client?.id ?? '-'}:${code}`, this.clock.now())) return
     this.log.warn({ code, client: client?.id, detail }, 'broker refused')
   }
 

@@ -52,9 +52,7 @@ export class DevicesModule implements EdgeModule {
   }
 
   private updateGauge(): void {
-    let n = 0
-    for (const s of this.states.values()) if (s.online) n++
-    this.metrics.devicesOnline.set(n)
+    this.metrics.devicesOnline.set(this.onlineCount)
   }
 
   list(): DeviceState[] {

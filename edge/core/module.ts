@@ -7,3 +7,6 @@ export interface EdgeModule {
   start(): Promise<void>
   stop(): Promise<void>
 }
+
+/** Publish on the edge's own broker (QoS 1): how modules hand results to MQTT without importing it. */
+export type Publish = (topic: string, payload: unknown, retain?: boolean) => Promise<void>

@@ -6,12 +6,10 @@ import { layoutProblems, topics, ZonesConfigPayload, type ConfigAppliedEvent } f
 import type { Clock } from '../core/clock.ts'
 import type { EdgeConfig } from '../core/config.ts'
 import type { Logger } from '../core/logger.ts'
-import type { EdgeModule } from '../core/module.ts'
+import type { EdgeModule, Publish } from '../core/module.ts'
 import type { PresenceModule } from '../presence/presence.module.ts'
 
 const checkZones = TypeCompiler.Compile(ZonesConfigPayload)
-
-export type Publish = (topic: string, payload: unknown, retain?: boolean) => Promise<void>
 
 /**
  * Downlink configuration from central (`stores/{storeId}/config/{part}`, retained), applied live:

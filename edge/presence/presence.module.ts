@@ -4,11 +4,9 @@ import type { Clock } from '../core/clock.ts'
 import type { EdgeConfig } from '../core/config.ts'
 import type { Logger } from '../core/logger.ts'
 import type { EdgeMetrics } from '../core/metrics.ts'
-import type { EdgeModule } from '../core/module.ts'
+import type { EdgeModule, Publish } from '../core/module.ts'
 import { MinuteAggregator } from '../aggregates/minute-aggregator.ts'
 import { PresenceEngine, WifiVisitClassifier, type VisitEvent } from './index.ts'
-
-export type Publish = (topic: string, payload: unknown, retain?: boolean) => Promise<void>
 
 /**
  * The adapter around the pure presence domain: sightings from the bus go through the visit

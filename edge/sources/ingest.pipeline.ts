@@ -6,6 +6,7 @@ import type { EdgeConfig } from '../core/config.ts'
 import type { Logger } from '../core/logger.ts'
 import type { EdgeMetrics } from '../core/metrics.ts'
 import type { MacHasher } from './privacy/mac-hasher.ts'
+import { LogThrottle } from '../core/log-throttle.ts'
 import { decodeBleBatch } from './decoders/ble-batch.decoder.ts'
 import { decodeWifiBatch } from './decoders/wifi-batch.decoder.ts'
 import { decodeEspresense } from './decoders/espresense.decoder.ts'
@@ -18,7 +19,7 @@ import { decodeOmg } from './decoders/omg.decoder.ts'
  * a bad payload never throws out of here.
  */
 export class IngestPipeline {
-  private readonly lastLog = new Map<string, number>()
+  private readonly logThrottle = new LogThrottle()
   private readonly hashMac: (mac: string) => string
 
   /**
@@ -122,11 +123,7 @@ export class IngestPipeline {
   rejected(deviceId: string, kind: string, rejection: Rejection): void {
     this.metrics.rejected.inc({ device: deviceId, kind, code: rejection.code })
     this.bus.emitRejected({ deviceId, kind, rejection })
-    const key = `${deviceId}:${kind}:${rejection.code}`
-    const now = this.clock.now()
-    if ((this.lastLog.get(key) ?? 0) + 10_000 > now) return
-    if (this.lastLog.size > 10_000) this.lastLog.clear()
-    this.lastLog.set(key, now)
+    if (!this.logThrottle.shouldLog(`${deviceId}:${kind}:${rejection.code}`, this.clock.now())) return
     this.log.warn({ device: deviceId, kind, code: rejection.code, reason: rejection.reason, index: rejection.index }, 'payload rejected')
   }
 

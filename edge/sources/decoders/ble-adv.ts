@@ -1,4 +1,4 @@
-import type { BeaconInfo, DeviceClass, IdKind, Telemetry } from '../../contracts/index.ts'
+import type { BeaconInfo, DeviceClass, IdKind, Sighting, Telemetry } from '../../contracts/index.ts'
 
 /**
  * BLE advertising data (AD structures) → structure, beacon frames and a device-class fingerprint.
@@ -403,4 +403,30 @@ export function tlmTelemetry(tlm: EddystoneTlm): Telemetry | undefined {
   if (tlm.advCount !== undefined) t.advCount = tlm.advCount
   if (tlm.secCount !== undefined) t.uptimeS = tlm.secCount / 10
   return t
+}
+
+/** The sighting every BLE decoder produces from an identity (with its beacon fields) and an optional TLM frame. */
+export function bleSighting(
+  ident: BleIdentity,
+  base: { sensorId: string; deviceClass: DeviceClass; rssi: number; ts: number; distanceM?: number },
+  tlm?: EddystoneTlm,
+): Sighting {
+  const s: Sighting = {
+    source: 'ble',
+    sensorId: base.sensorId,
+    id: ident.id,
+    idKind: ident.idKind,
+    randomAddress: ident.randomAddress,
+    deviceClass: base.deviceClass,
+    rssi: base.rssi,
+    ts: base.ts,
+  }
+  if (ident.txPower !== undefined) s.txPower = ident.txPower
+  if (base.distanceM !== undefined) s.distanceM = base.distanceM
+  if (ident.beacon) s.beacon = ident.beacon
+  if (tlm) {
+    const t = tlmTelemetry(tlm)
+    if (t) s.telemetry = t
+  }
+  return s
 }

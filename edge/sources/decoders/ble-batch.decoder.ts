@@ -1,5 +1,5 @@
 import { BleBatch, type DecodeContext, type DecodeResult, type Rejection, type Sighting } from '../../contracts/index.ts'
-import { bleIdentity, parseBleAdv, tlmTelemetry, type BleAdv } from './ble-adv.ts'
+import { bleIdentity, bleSighting, parseBleAdv, type BleAdv } from './ble-adv.ts'
 import { checkTs, checker, normalizeMac, parseJsonPayload, reject, rssiValid, schemaErrors } from './common.ts'
 
 /**
@@ -121,21 +121,5 @@ function decodeItem(item: unknown, i: number, envTs: number, ctx: DecodeContext)
   // BLE address type comes from the PDU's TxAdd bit (Core Spec Vol 6 Part B §2.3); absent = random.
   const random = addrType !== 'public'
   const ident = bleIdentity(adv?.beacon, mac, random, ctx.hashMac)
-  const s: Sighting = {
-    source: 'ble',
-    sensorId: ctx.deviceId,
-    id: ident.id,
-    idKind: ident.idKind,
-    randomAddress: ident.randomAddress,
-    deviceClass: adv ? adv.deviceClass : 'other',
-    rssi,
-    ts,
-  }
-  if (ident.txPower !== undefined) s.txPower = ident.txPower
-  if (ident.beacon) s.beacon = ident.beacon
-  if (adv?.tlm) {
-    const t = tlmTelemetry(adv.tlm)
-    if (t) s.telemetry = t
-  }
-  return s
+  return bleSighting(ident, { sensorId: ctx.deviceId, deviceClass: adv ? adv.deviceClass : 'other', rssi, ts }, adv?.tlm)
 }

@@ -1,5 +1,5 @@
-import type { DecodeContext, DecodeResult, DeviceClass, Sighting } from '../../contracts/index.ts'
-import { analyzeAdv, bleIdentity, decodeIBeacon, hexToBytes, tlmTelemetry, type AdvAnalysis, type BleBeacon, type ManufacturerData, type ServiceData16 } from './ble-adv.ts'
+import type { DecodeContext, DecodeResult, DeviceClass } from '../../contracts/index.ts'
+import { analyzeAdv, bleIdentity, bleSighting, decodeIBeacon, hexToBytes, type AdvAnalysis, type BleBeacon, type ManufacturerData, type ServiceData16 } from './ble-adv.ts'
 import { checkTs, normalizeMac, num, parseJsonObject, reject, rssiValid } from './common.ts'
 
 /**
@@ -51,25 +51,13 @@ export function decodeOmg(payload: Buffer | string, ctx: DecodeContext, macFromT
   const macType = num(o.mac_type)
   const random = !(macType === 0 || macType === 2)
   const ident = bleIdentity(beacon, mac, random, ctx.hashMac)
-  const s: Sighting = {
-    source: 'ble',
-    sensorId: ctx.deviceId,
-    id: ident.id,
-    idKind: ident.idKind,
-    randomAddress: ident.randomAddress,
-    deviceClass: beacon ? 'beacon' : classOf(analysis, o),
-    rssi,
-    ts,
-  }
   // `txpower` is AD 0x0A, the transmitted power, not RSSI at 1 m: not a txPower for us.
-  if (ident.txPower !== undefined) s.txPower = ident.txPower
   const d = num(o.distance)
-  if (d !== undefined && d >= 0) s.distanceM = d
-  if (ident.beacon) s.beacon = ident.beacon
-  if (analysis.tlm) {
-    const t = tlmTelemetry(analysis.tlm)
-    if (t) s.telemetry = t
-  }
+  const s = bleSighting(
+    ident,
+    { sensorId: ctx.deviceId, deviceClass: beacon ? 'beacon' : classOf(analysis, o), rssi, ts, distanceM: d !== undefined && d >= 0 ? d : undefined },
+    analysis.tlm,
+  )
   return { sightings: [s], rejects: [] }
 }
 
