@@ -4,4 +4,4 @@
 import { register } from 'tsx/esm/api'
 
 register()
-await import('../edge/cli/main.ts')
+await import('./cli.ts')

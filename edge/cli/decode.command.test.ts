@@ -134,7 +134,7 @@ describe('store-edge decode (in-process)', () => {
   })
 })
 
-/** The real CLI, end to end: bin/store-edge.js → edge/cli/main.ts → this command. */
+/** The real CLI, end to end: bin/store-edge.js → bin/cli.ts → this command. */
 describe('store-edge decode (child process)', () => {
   const cli = (args: string[], input?: string) => {
     const r = spawnSync(process.execPath, ['bin/store-edge.js', 'decode', ...args], { cwd: ROOT, input, encoding: 'utf8', timeout: 30_000 })

@@ -4,13 +4,11 @@ import { CredentialStore, type DeviceKind } from '../broker/credentials.ts'
 import { resolveConfig, type EdgeConfig } from '../core/config.ts'
 import { createLogger, type Logger } from '../core/logger.ts'
 import { systemClock } from '../core/clock.ts'
-import { EdgeApp } from '../app.ts'
 import { demoStore, type StoreLayout } from '../sim/demo-store.ts'
 import { Simulator } from '../sim/simulator.ts'
 import { configFrom, onShutdown } from './edge.command.ts'
-import { renderSummary } from './summary.ts'
 
-interface SimOpts {
+export interface SimOpts {
   config?: string
   dataDir?: string
   broker?: string
@@ -42,7 +40,7 @@ export function withDemoLayout(cfg: EdgeConfig): EdgeConfig {
   return resolveConfig({ ...cfg, zones: demoStore.zones, sensors: demoStore.sensors }, {})
 }
 
-function simOptions(cmd: Command): Command {
+export function simOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('--speed <x>', 'simulated seconds per wall-clock second (the edge must share the clock above 1)').default('1'))
     .addOption(new Option('--seed <n>', 'random seed (the same seed replays the same day)').default('1'))
@@ -51,7 +49,7 @@ function simOptions(cmd: Command): Command {
     .addOption(new Option('--warmup <minutes>', 'simulated minutes run before publishing, so the store is not empty').default('20'))
 }
 
-function makeSimulator(opts: SimOpts, brokerUrl: string, credentials: Record<string, { username: string; password: string }>, log: Logger): Simulator {
+export function makeSimulator(opts: SimOpts, brokerUrl: string, credentials: Record<string, { username: string; password: string }>, log: Logger): Simulator {
   const num = (x: string | undefined, what: string) => {
     const n = Number(x)
     if (x === undefined || !Number.isFinite(n)) throw new Error(`--${what} must be a number, got "${x}"`)
@@ -98,45 +96,6 @@ export function registerSimulateCommands(program: Command): void {
     onShutdown(async () => {
       clearInterval(timer)
       await sim.stop()
-    })
-  })
-
-  simOptions(
-    program
-      .command('demo')
-      .description('run a demo store: the edge node on embedded defaults plus the simulator, with a live summary')
-      .addOption(new Option('-c, --config <file>', 'edge configuration (optional; the demo store layout is used when it has no zones)').env('STORE_EDGE_CONFIG'))
-      .addOption(new Option('-d, --data-dir <dir>', 'data directory').default('./var/demo')),
-  ).action(async (opts: SimOpts) => {
-    // A demo should show a busy store whatever the hour: the simulated day starts at lunchtime
-    // unless asked otherwise.
-    opts.startHour ??= '12'
-    const cfg = withDemoLayout(configFrom(opts))
-    const interactive = process.stdout.isTTY === true
-    // On a terminal the summary owns the screen: logs go to a file in the data dir.
-    const log = interactive
-      ? createLogger({ level: cfg.log.level, destination: (await import('pino')).pino.destination({ dest: join(cfg.dataDir, 'demo.log'), mkdir: true }) })
-      : createLogger({ level: cfg.log.level })
-    const credentials = await provisionLayout(cfg.dataDir, demoStore)
-    // Above speed 1 the edge runs on the simulator's clock, so event times and ages agree.
-    let sim: Simulator | undefined
-    const clock = Number(opts.speed) === 1 ? systemClock : { now: () => sim?.clock.now() ?? Date.now() }
-    const edge = new EdgeApp({ config: cfg, logger: log, clock })
-    await edge.start()
-    const live = makeSimulator(opts, `mqtt://127.0.0.1:${edge.broker.address.mqtt.port}`, credentials, log.child({ module: 'sim' }))
-    sim = live
-    await live.start()
-    const draw = () => {
-      const text = renderSummary(edge, live)
-      if (interactive) process.stdout.write('\x1b[H\x1b[2J' + text)
-      else process.stdout.write(text.replace('Ctrl-C to stop.\n', ''))
-    }
-    draw()
-    const timer = setInterval(draw, interactive ? 2000 : 15_000)
-    onShutdown(async () => {
-      clearInterval(timer)
-      await live.stop()
-      await edge.stop()
     })
   })
 }

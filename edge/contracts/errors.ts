@@ -33,6 +33,15 @@ export const ErrorCodes = {
   STORE_EDGE_ERR_VALIDATION: { status: 400, message: 'request does not match its schema' },
   STORE_EDGE_ERR_NOT_FOUND: { status: 404, message: 'not found' },
   STORE_EDGE_ERR_INTERNAL: { status: 500, message: 'internal error' },
+  // central gateway
+  STORE_EDGE_ERR_UNAUTHENTICATED: { status: 401, message: 'not logged in (or the session expired)' },
+  STORE_EDGE_ERR_FORBIDDEN: { status: 403, message: 'your role or store scope does not allow this' },
+  STORE_EDGE_ERR_LOGIN_FAILED: { status: 401, message: 'wrong username or password' },
+  STORE_EDGE_ERR_LOGIN_BACKOFF: { status: 429, message: 'too many failed logins; try again later' },
+  STORE_EDGE_ERR_CONFLICT: { status: 409, message: 'already exists' },
+  STORE_EDGE_ERR_TSDB_UNAVAILABLE: { status: 503, message: 'the time-series database is not configured or not reachable' },
+  STORE_EDGE_ERR_STORE_MISMATCH: { status: 400, message: 'payload storeId differs from the topic store' },
+  STORE_EDGE_ERR_BROKER_UNAVAILABLE: { status: 503, message: 'the central MQTT broker is not reachable' },
 } as const satisfies Record<string, { status: number; message: string }>
 
 export type ErrorCode = keyof typeof ErrorCodes

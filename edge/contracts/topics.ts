@@ -62,3 +62,32 @@ export function parseSensorTopic(topic: string): ParsedTopic | undefined {
   if (p.length === 3 && p[2] === 'LWT' && p[0] && DEVICE_ID_PATTERN.test(p[1]!)) return { kind: 'status', deviceId: p[1]! }
   return undefined
 }
+
+/** Store ids arrive as a topic level at central: printable text, no MQTT wildcards or separators. */
+export const STORE_ID_MAX = 128
+// eslint-disable-next-line no-control-regex
+const BAD_STORE_ID = /[\u0000-\u001f\u007f/+#]/
+
+export type StoreTopic =
+  | { kind: 'agg'; storeId: string }
+  | { kind: 'event'; storeId: string; type: string }
+  | { kind: 'health'; storeId: string }
+  | { kind: 'coupon-request'; storeId: string }
+  | { kind: 'config'; storeId: string; part: string }
+
+/** Parse an uplink or downlink topic `stores/{storeId}/…`; undefined when it is not part of the contract. */
+export function parseStoreTopic(topic: string): StoreTopic | undefined {
+  const p = topic.split('/')
+  if (p[0] !== 'stores' || p.length < 3) return undefined
+  const storeId = p[1]!
+  if (!storeId || storeId.length > STORE_ID_MAX || BAD_STORE_ID.test(storeId)) return undefined
+  if (p.length === 3 && p[2] === 'agg') return { kind: 'agg', storeId }
+  if (p.length === 3 && p[2] === 'health') return { kind: 'health', storeId }
+  if (p.length === 4 && p[2] === 'events' && /^[a-z][a-z0-9_-]{0,31}$/.test(p[3]!)) return { kind: 'event', storeId, type: p[3]! }
+  if (p.length === 4 && p[2] === 'coupons' && p[3] === 'requests') return { kind: 'coupon-request', storeId }
+  if (p.length === 4 && p[2] === 'config' && /^[a-z]+$/.test(p[3]!)) return { kind: 'config', storeId, part: p[3]! }
+  return undefined
+}
+
+/** The gateway's uplink subscriptions (under $share/{group}/ when replicas split the load). */
+export const UPLINK_SUBSCRIPTIONS = ['stores/+/agg', 'stores/+/events/+', 'stores/+/health', 'stores/+/coupons/requests'] as const

@@ -1,0 +1,141 @@
+import { join } from 'node:path'
+import { Option, type Command } from 'commander'
+import { pino } from 'pino'
+import { resolveConfig, type EdgeConfig } from '../edge/core/config.ts'
+import { createLogger, type Logger } from '../edge/core/logger.ts'
+import { systemClock } from '../edge/core/clock.ts'
+import { EdgeApp } from '../edge/app.ts'
+import { demoStore } from '../edge/sim/demo-store.ts'
+import type { Simulator } from '../edge/sim/simulator.ts'
+import { onShutdown } from '../edge/cli/edge.command.ts'
+import { makeSimulator, provisionLayout, simOptions, type SimOpts } from '../edge/cli/simulate.command.ts'
+import { resolveGatewayConfig } from '../gateway/core/config.ts'
+import { DEMO_USERS, GatewayApp } from '../gateway/app.ts'
+
+/** The demo chain: a few stores with the demo layout, different sizes of crowd. */
+export const DEMO_STORES = [
+  { id: 'sh-nanjing-rd', name: '上海南京西路店 Shanghai West Nanjing Rd', rate: 3 },
+  { id: 'bj-wangfujing', name: '北京王府井店 Beijing Wangfujing', rate: 2 },
+  { id: 'gz-tianhe', name: '广州天河店 Guangzhou Tianhe', rate: 1.5 },
+  { id: 'sz-futian', name: '深圳福田店 Shenzhen Futian', rate: 2.5 },
+  { id: 'cd-chunxi', name: '成都春熙路店 Chengdu Chunxi Rd', rate: 1 },
+]
+
+interface DemoOpts extends SimOpts {
+  dataDir: string
+  stores: string
+  port: string
+  centralPort: string
+}
+
+interface DemoStore {
+  id: string
+  edge: EdgeApp
+  sim: Simulator
+}
+
+function edgeConfig(i: number, store: (typeof DEMO_STORES)[number], dataDir: string, uplinkUrl: string, level: string): EdgeConfig {
+  // The first store keeps the edge's default ports (MQTT 1884, WebSocket 8884, API 8080) for sensors and curl;
+  // the others take free ports.
+  const first = i === 0
+  return resolveConfig(
+    {
+      store: { id: store.id, name: store.name, timezone: 'Asia/Shanghai' },
+      dataDir: join(dataDir, store.id),
+      log: { level },
+      broker: first ? {} : { port: 0, wsPort: -1 },
+      http: first ? {} : { port: 0 },
+      uplink: { url: uplinkUrl },
+      zones: demoStore.zones,
+      sensors: demoStore.sensors,
+    },
+    first ? process.env : {},
+  )
+}
+
+function render(gw: GatewayApp, stores: DemoStore[]): string {
+  const pad = (s: string | number, n: number) => String(s).padEnd(n)
+  const num = (s: string | number, n: number) => String(s).padStart(n)
+  const lines = [
+    `store-edge demo — ${stores.length} stores, edge + simulator + central gateway   ${new Date().toISOString().slice(11, 19)} UTC`,
+    '',
+    `Dashboard   ${gw.url}`,
+    `Log in as   ${DEMO_USERS.map((u) => `${u.username} / ${u.password}`).join('   ')}`,
+    `Central     broker ${gw.brokerUrl}   database ${gw.db.kind}   TSDB ${gw.config.tsdb.url || 'none (live window only; set TSDB_URL for history)'}`,
+    `API         ${gw.url}/openapi.json   ${gw.url}/health   ${gw.url}/metrics`,
+    '',
+    `${pad('store', 16)}${pad('edge MQTT', 12)}${num('sensors', 9)}${num('people (truth)', 16)}${num('devices (edge)', 16)}${num('uplink backlog', 16)}`,
+  ]
+  for (const s of stores) {
+    const t = s.sim.truth()
+    const snap = s.edge.presence.engine.snapshot(s.edge.clock.now())
+    lines.push(
+      `${pad(s.id, 16)}${pad(':' + s.edge.broker.address.mqtt.port, 12)}${num(`${s.edge.devices.onlineCount}/${s.edge.config.sensors.length}`, 9)}${num(t.inStore, 16)}${num(snap.occupancy, 16)}${num(s.edge.uplink?.spool.size ?? 0, 16)}`,
+    )
+  }
+  lines.push('', 'Minute aggregates reach the dashboard at each full minute; presence events at once. Ctrl-C to stop.', '')
+  return lines.join('\n')
+}
+
+export function registerDemoCommand(program: Command): void {
+  simOptions(
+    program
+      .command('demo')
+      .description('run a demo chain on embedded defaults: edges with simulated sensors, the central gateway, the dashboard')
+      .addOption(new Option('-d, --data-dir <dir>', 'data directory').default('./var/demo'))
+      .addOption(new Option('--stores <n>', `simulated stores (1..${DEMO_STORES.length})`).default('3'))
+      .addOption(new Option('-p, --port <port>', 'dashboard / API port').default('8090'))
+      .addOption(new Option('--central-port <port>', 'embedded central MQTT broker port').default('1885')),
+  ).action(async (opts: DemoOpts) => {
+    opts.startHour ??= '12' // a demo should show a busy store whatever the hour
+    const n = Number(opts.stores)
+    if (!Number.isInteger(n) || n < 1 || n > DEMO_STORES.length) throw new Error(`--stores must be 1..${DEMO_STORES.length}`)
+    const interactive = process.stdout.isTTY === true
+    // On a terminal the summary owns the screen: logs go to a file in the data dir.
+    const log: Logger = interactive
+      ? createLogger({ level: process.env.LOG_LEVEL ?? 'info', destination: pino.destination({ dest: join(opts.dataDir, 'demo.log'), mkdir: true }) })
+      : createLogger({ level: process.env.LOG_LEVEL ?? 'info' })
+
+    const gwCfg = resolveGatewayConfig(
+      { id: 'demo', dataDir: join(opts.dataDir, 'gateway'), http: { port: Number(opts.port) }, centralBroker: { port: Number(opts.centralPort) }, auth: { demoUsers: true } },
+      process.env,
+    )
+    const gw = new GatewayApp({ config: gwCfg, logger: log.child({ app: 'gateway' }) })
+    await gw.start()
+    const stores: DemoStore[] = []
+    let timer: NodeJS.Timeout | undefined
+    const stop = async () => {
+      for (const s of stores) {
+        await s.sim.stop()
+        await s.edge.stop()
+      }
+      await gw.stop()
+    }
+    onShutdown(async () => {
+      if (timer) clearInterval(timer)
+      await stop()
+    })
+    for (const [i, store] of DEMO_STORES.slice(0, n).entries()) {
+      if (!(await gw.data.stores.get(store.id))) await gw.data.stores.create({ id: store.id, name: store.name, timezone: 'Asia/Shanghai' })
+      const cfg = edgeConfig(i, store, opts.dataDir, gw.brokerUrl, process.env.LOG_LEVEL ?? 'info')
+      const credentials = await provisionLayout(cfg.dataDir, demoStore)
+      const edge = new EdgeApp({ config: cfg, logger: log.child({ app: 'edge', store: store.id }), clock: systemClock })
+      await edge.start()
+      const sim = makeSimulator(
+        { ...opts, seed: String(Number(opts.seed) + i), rate: String(Number(opts.rate) * (store.rate / 3)) },
+        `mqtt://127.0.0.1:${edge.broker.address.mqtt.port}`,
+        credentials,
+        log.child({ module: 'sim', store: store.id }),
+      )
+      await sim.start()
+      stores.push({ id: store.id, edge, sim })
+    }
+    const draw = () => {
+      const text = render(gw, stores)
+      if (interactive) process.stdout.write('\x1b[H\x1b[2J' + text)
+      else process.stdout.write(text)
+    }
+    draw()
+    timer = setInterval(draw, interactive ? 2000 : 60_000)
+  })
+}

@@ -1,0 +1,62 @@
+import type { FastifyRequest } from 'fastify'
+import { StoreEdgeError } from '../../edge/contracts/index.ts'
+import { can, inScope, type Permission, type Principal } from '../auth/roles.ts'
+import type { LoginThrottle } from '../auth/login-throttle.ts'
+import type { GatewayConfig } from '../core/config.ts'
+import type { Logger } from '../core/logger.ts'
+import type { GatewayMetrics } from '../core/metrics.ts'
+import type { GatewayData } from '../db/index.ts'
+import type { LiveHub } from '../live/live.hub.ts'
+import type { TsdbQuery } from '../tsdb/tsdb.query.ts'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal?: Principal
+  }
+}
+
+/** What the route plugins are given: adapters only, no module internals. */
+export interface ApiContext {
+  cfg: GatewayConfig
+  data: GatewayData
+  hub: LiveHub
+  metrics: GatewayMetrics
+  log: Logger
+  logins: LoginThrottle
+  /** Present when a TSDB query URL is configured. */
+  tsdb?: TsdbQuery
+  /** Publish a retained downlink config part to a store (QoS 1). */
+  publishConfig(storeId: string, part: 'zones', payload: unknown): Promise<void>
+  /** Module states for /health. */
+  status(): Record<string, unknown>
+  now(): number
+}
+
+/** preHandler: a principal with the permission, else 401/403. */
+export function guard(perm: Permission) {
+  return async (req: FastifyRequest) => {
+    authorize(req, perm)
+  }
+}
+
+export function authorize(req: FastifyRequest, perm: Permission, storeId?: string): Principal {
+  const p = req.principal
+  if (!p) throw new StoreEdgeError('STORE_EDGE_ERR_UNAUTHENTICATED')
+  if (!can(p, perm)) throw new StoreEdgeError('STORE_EDGE_ERR_FORBIDDEN', `role ${p.role} lacks ${perm}`)
+  if (storeId !== undefined && !inScope(p, storeId)) throw new StoreEdgeError('STORE_EDGE_ERR_FORBIDDEN', `store ${storeId} is outside your scope`)
+  return p
+}
+
+/** Every change goes to the audit log, attributed to the principal that made it. */
+export async function audit(ctx: ApiContext, req: FastifyRequest, action: string, e: { target?: string; storeId?: string; detail?: Record<string, unknown> } = {}): Promise<void> {
+  const p = req.principal
+  await ctx.data.audit.record({
+    actor: p?.name ?? 'anonymous',
+    actorKind: p?.kind ?? 'system',
+    action,
+    target: e.target,
+    storeId: e.storeId,
+    detail: e.detail,
+    ip: req.ip,
+  })
+}

@@ -1,0 +1,166 @@
+import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt'
+import { UPLINK_SUBSCRIPTIONS } from '../../edge/contracts/index.ts'
+import type { GatewayConfig } from '../core/config.ts'
+import type { Logger } from '../core/logger.ts'
+import type { GatewayMetrics } from '../core/metrics.ts'
+import type { GatewayModule } from '../core/module.ts'
+import { aggregateLines, healthLines } from '../tsdb/lines.ts'
+import type { TsdbWriter } from '../tsdb/tsdb.writer.ts'
+import { decodeUplink, isRejection, type Uplink } from './decode.ts'
+import { baseMqttOptions } from './mqtt-options.ts'
+
+interface PendingAck {
+  done: boolean
+  /** Sends the PUBACK mqtt.js prepared; set when mqtt.js asks to send it. */
+  send?: () => void
+  gen: number
+}
+
+type SendPacket = (packet: { cmd: string }, cb?: (err?: Error) => void, ...rest: unknown[]) => void
+
+/**
+ * The durable uplink consumer: one MQTT 5 persistent session per replica, subscribed with
+ * `$share/{group}/stores/+/…` so the broker hands each message to exactly one replica.
+ *
+ * A message is acknowledged (PUBACK) only after what it carries is stored in the TSDB. Until then
+ * the broker keeps it in this replica's session: a crash or kill -9 means redelivery, never loss,
+ * and redelivered points overwrite themselves (event-time timestamps). Receive Maximum bounds the
+ * messages in flight, so a slow TSDB slows the broker down instead of filling our memory.
+ * PUBACKs are sent in the order the PUBLISHes arrived (MQTT-4.6.0-2).
+ */
+export class UplinkConsumer implements GatewayModule {
+  readonly name = 'uplink-consumer'
+  client?: MqttClient
+  private acks: PendingAck[] = []
+  private head = 0
+  private gen = 0
+  private current?: PendingAck
+
+  /** Called for every accepted message (store registry, stats). */
+  onUplink?: (u: Uplink) => void
+
+  constructor(
+    private readonly cfg: GatewayConfig,
+    private readonly url: string,
+    private readonly writer: TsdbWriter | undefined,
+    private readonly metrics: GatewayMetrics,
+    private readonly log: Logger,
+  ) {}
+
+  get connected(): boolean {
+    return this.client?.connected ?? false
+  }
+
+  get unacked(): number {
+    return this.acks.length - this.head
+  }
+
+  get subscriptions(): string[] {
+    const g = this.cfg.mqtt.shareGroup
+    return UPLINK_SUBSCRIPTIONS.map((t) => (g ? `$share/${g}/${t}` : t))
+  }
+
+  async start(): Promise<void> {
+    const m = this.cfg.mqtt
+    const opts: IClientOptions = {
+      ...baseMqttOptions(m),
+      clientId: m.clientId || `store-edge-gw-${this.cfg.id}`,
+      clean: false,
+      ...(m.protocolVersion === 5 ? { properties: { sessionExpiryInterval: m.sessionExpirySec, receiveMaximum: m.receiveMaximum } } : {}),
+    }
+    const client = mqtt.connect(this.url, { ...opts, manualConnect: true })
+    this.client = client
+    this.deferAcks(client)
+    client.on('connect', (connack) => {
+      this.metrics.mqttConnected.set({ client: 'durable' }, 1)
+      this.log.info({ url: this.url, sessionPresent: connack.sessionPresent }, 'uplink consumer connected')
+      if (!connack.sessionPresent) {
+        client.subscribe(this.subscriptions, { qos: 1 }, (err, granted) => {
+          if (err) return this.log.error({ err: err.message }, 'uplink subscribe failed')
+          const refused = granted?.filter((g) => g.qos > 2)
+          if (refused?.length) this.log.error({ refused: refused.map((g) => g.topic) }, 'broker refused uplink subscriptions')
+        })
+      }
+    })
+    client.on('close', () => {
+      // PUBACKs prepared on the old connection must not go out on the next one.
+      this.gen++
+      this.metrics.mqttConnected.set({ client: 'durable' }, 0)
+    })
+    client.on('error', (err) => this.log.warn({ err: err.message }, 'uplink consumer connection error'))
+    client.connect()
+  }
+
+  /**
+   * mqtt.js sends a QoS 1 PUBACK as soon as handleMessage calls back, and does not read the next
+   * packet until then, so holding the callback would serialise everything. Instead handleMessage
+   * calls back at once and the PUBACK it triggers is captured here and sent when the write is done.
+   */
+  private deferAcks(client: MqttClient): void {
+    const c = client as unknown as { _sendPacket: SendPacket }
+    const send = c._sendPacket.bind(client)
+    c._sendPacket = (packet, cb, ...rest) => {
+      const pending = this.current
+      if (packet.cmd === 'puback' && pending) {
+        this.current = undefined
+        pending.send = () => send(packet, undefined, ...rest)
+        cb?.()
+        this.release()
+        return
+      }
+      send(packet, cb, ...rest)
+    }
+    client.handleMessage = (packet: IPublishPacket, cb) => {
+      if (packet.qos !== 1) return cb()
+      const entry: PendingAck = { done: false, gen: this.gen }
+      this.acks.push(entry)
+      this.metrics.unacked.set(this.unacked)
+      this.current = entry
+      try {
+        this.process(packet, () => {
+          entry.done = true
+          this.release()
+        })
+      } catch (err) {
+        this.log.error({ err, topic: packet.topic }, 'uplink message handling failed')
+        entry.done = true
+      }
+      cb()
+    }
+  }
+
+  private release(): void {
+    while (this.head < this.acks.length) {
+      const e = this.acks[this.head]!
+      if (!e.done || (!e.send && e.gen === this.gen)) break
+      if (e.gen === this.gen) e.send!()
+      this.head++
+    }
+    if (this.head > 1024 && this.head * 2 > this.acks.length) {
+      this.acks = this.acks.slice(this.head)
+      this.head = 0
+    }
+    this.metrics.unacked.set(this.unacked)
+  }
+
+  private process(packet: IPublishPacket, done: () => void): void {
+    if (packet.dup) this.metrics.redeliveries.inc()
+    const u = decodeUplink(packet.topic, packet.payload as Buffer)
+    if (isRejection(u)) {
+      // Redelivery cannot fix a bad message: acknowledge it, count it, log it.
+      this.metrics.uplinkRejected.inc({ reason: u.reason })
+      this.log.warn({ topic: packet.topic.slice(0, 200), reason: u.reason, detail: u.detail }, 'uplink message rejected')
+      return done()
+    }
+    this.metrics.uplinkMessages.inc({ kind: u.kind })
+    this.onUplink?.(u)
+    const lines = u.kind === 'agg' ? aggregateLines(u.agg, u.storeId) : u.kind === 'health' ? healthLines(u.health, u.storeId) : []
+    if (lines.length && this.writer) this.writer.enqueue(lines, done)
+    else done()
+  }
+
+  async stop(): Promise<void> {
+    // A clean DISCONNECT keeps the session (and its unacknowledged messages) at the broker.
+    await this.client?.endAsync().catch(() => undefined)
+  }
+}
