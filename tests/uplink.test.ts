@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { Aedes } from 'aedes'
 import mqtt from 'mqtt'
 import { EdgeApp } from '../edge/app.ts'
-import { tempDir, testConfig, testLogger, waitFor } from './helpers.ts'
+import { counterValue, tempDir, testConfig, testLogger, waitFor } from './helpers.ts'
 
 /** A central broker we can take down and bring back on the same port, recording what arrives. */
 async function centralBroker(port = 0): Promise<{ port: number; received: string[]; stop: () => Promise<void> }> {
@@ -87,10 +87,38 @@ describe('uplink: edge → central broker through the on-disk spool', () => {
     await waitFor(() => edge.uplink!.spool.size >= 1000, 'backlog on disk')
     central = await centralBroker(port)
     stops.push(() => central.stop())
-    await waitFor(() => seqs(central.received, 'stores/store-a/agg').length >= 1000, 'backlog delivered', 30_000)
-    const all = [...seqs(before, 'stores/store-a/agg'), ...seqs(central.received, 'stores/store-a/agg')]
-    expect(all).toEqual(Array.from({ length: 1050 }, (_, i) => i)) // nothing lost, nothing twice, in order
+    await waitFor(() => seqs(central.received, 'stores/store-a/agg').length >= 1050, 'backlog and replay delivered', 30_000)
     await waitFor(() => edge.uplink!.spool.size === 0, 'spool empty')
+    const range = (a: number, b: number) => Array.from({ length: b - a }, (_, i) => a + i)
+    const after = seqs(central.received, 'stores/store-a/agg')
+    expect(seqs(before, 'stores/store-a/agg')).toEqual(range(0, 50))
+    // Nothing lost; the backlog drains oldest first, exactly once.
+    expect(after.filter((s) => s >= 50)).toEqual(range(50, 1050))
+    // What the vanished broker had acknowledged (the replay window) is sent once more, after the backlog.
+    expect(after.filter((s) => s < 50)).toEqual(range(0, 50))
+    expect(await counterValue(edge.metrics.registry, 'store_edge_uplink_replayed_total')).toBe(50)
+  })
+
+  it('with the replay window off, a reconnect sends nothing twice', async () => {
+    let central = await centralBroker()
+    const port = central.port
+    stops.push(() => central.stop())
+    const app = await new EdgeApp({
+      config: testConfig(dir, { store: { id: 'store-c', timezone: 'UTC' }, uplink: { url: `mqtt://127.0.0.1:${port}`, replayWindowMs: 0 } }),
+      logger: testLogger(),
+      defaultMetrics: false,
+    }).start()
+    apps.push(app)
+    await waitFor(() => app.uplink!.connected, 'uplink connected')
+    for (let i = 0; i < 20; i++) await publishAt(app, 'stores/store-c/agg', i)
+    await waitFor(() => seqs(central.received, 'stores/store-c/agg').length === 20, 'first 20')
+    await central.stop()
+    stops.splice(0)
+    for (let i = 20; i < 40; i++) await publishAt(app, 'stores/store-c/agg', i)
+    central = await centralBroker(port)
+    stops.push(() => central.stop())
+    await waitFor(() => seqs(central.received, 'stores/store-c/agg').length >= 20 && app.uplink!.spool.size === 0, 'backlog delivered', 30_000)
+    expect(seqs(central.received, 'stores/store-c/agg')).toEqual(Array.from({ length: 20 }, (_, i) => 20 + i))
   })
 
   it('keeps the backlog across an edge restart while the central broker is down', async () => {

@@ -114,6 +114,12 @@ export const EdgeConfigSchema = Type.Object({
       keyFile: Type.String({ default: '', description: 'Client key (PEM) for mutual TLS.' }),
       rejectUnauthorized: Type.Boolean({ default: true, description: 'Verify the central broker certificate.' }),
       inflight: Type.Integer({ default: 500, minimum: 1, maximum: 65_000, description: 'QoS 1 messages in flight to the central broker at once (drain speed).' }),
+      replayWindowMs: Type.Integer({
+        default: 5 * 60_000,
+        minimum: 0,
+        description: 'Messages acknowledged by the central broker within this window are sent again after a reconnect (a broker that crashed may have lost them; the TSDB overwrites). 0 = off.',
+      }),
+      replayMaxBytes: Type.Integer({ default: 64 * 1024 * 1024, minimum: 0, description: 'Memory the replay window may hold at most.' }),
       spoolMaxEntries: Type.Integer({ default: 5_000_000, minimum: 1000, description: 'Messages the on-disk spool keeps at most during an outage; beyond it the oldest are dropped and counted.' }),
     },
     { default: {} },

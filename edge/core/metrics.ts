@@ -72,6 +72,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
     uplinkBacklog: new Gauge({ name: 'store_edge_uplink_backlog', help: 'Messages in the uplink spool, not yet acknowledged by the central broker.', registers: r }),
     uplinkSent: new Counter({ name: 'store_edge_uplink_sent_total', help: 'Messages acknowledged by the central broker.', registers: r }),
     uplinkDropped: new Counter({ name: 'store_edge_uplink_dropped_total', help: 'Messages dropped because the spool was full (spoolMaxEntries).', registers: r }),
+    uplinkReplayed: new Counter({ name: 'store_edge_uplink_replayed_total', help: 'Messages sent again after a reconnect (the replay window).', registers: r }),
     moduleUp: new Gauge({
       name: 'store_edge_module_up',
       help: '1 when a module started, 0 when its start failed.',

@@ -18,6 +18,12 @@ import { Spool, type SpoolEntry } from './spool.ts'
  * A central outage therefore only grows the spool; after reconnect it drains oldest first with up
  * to `inflight` messages in flight. The central broker holds the edge's retained health, with a
  * last will that marks the store offline.
+ *
+ * A PUBACK means the broker has the message, not that it will survive: Mosquitto acknowledges
+ * before it persists (it saves on an interval), so a broker killed hard loses what it had queued
+ * since. So what was sent in the last `replayWindowMs` is kept in memory and sent again after any
+ * reconnect; uplink points carry event-time timestamps and the TSDB overwrites, so a replay never
+ * duplicates a value. Retained topics (health) are not replayed: an old one must not win.
  */
 export class UplinkModule implements EdgeModule {
   readonly name = 'uplink'
@@ -30,6 +36,11 @@ export class UplinkModule implements EdgeModule {
   private pumpRequested = false
   private stopped = false
   private acked: string[] = []
+  /** Sent and acknowledged within the replay window, oldest first (memory only). */
+  private recent: Array<{ at: number; topic: string; payload: Buffer }> = []
+  private recentHead = 0
+  private recentBytes = 0
+  private hadConnection = false
   private ackTimer?: NodeJS.Timeout
   private readonly filter: string
 
@@ -84,6 +95,8 @@ export class UplinkModule implements EdgeModule {
     }
     this.client = mqtt.connect(u.url, opts)
     this.client.on('connect', (connack) => {
+      if (this.hadConnection) this.replayRecent()
+      this.hadConnection = true
       // The session keeps the subscription; subscribe anyway when the broker did not keep it.
       if (!connack.sessionPresent) {
         this.client!.subscribe(`${this.configPrefix}+`, { qos: 1 }, (err) => err && this.log.warn({ err: err.message }, 'downlink subscribe failed'))
@@ -138,13 +151,45 @@ export class UplinkModule implements EdgeModule {
   private send(e: SpoolEntry): void {
     this.inflight.add(e.key)
     // mqtt.js keeps QoS 1 messages of a persistent session across reconnects and calls back on PUBACK.
-    this.client!.publish(e.topic, e.payload, { qos: 1, retain: e.topic.endsWith('/health') }, (err) => {
+    const retain = e.topic.endsWith('/health')
+    this.client!.publish(e.topic, e.payload, { qos: 1, retain }, (err) => {
       if (err) return // stays in the spool: sent again after the next restart
       this.inflight.delete(e.key)
+      if (!retain) this.remember(e.topic, e.payload)
       this.acked.push(e.key)
       if (this.acked.length >= 500) void this.flushAcks()
       if (this.inflight.size < this.cfg.uplink.inflight / 2) this.requestPump()
     })
+  }
+
+  private remember(topic: string, payload: Buffer): void {
+    const u = this.cfg.uplink
+    if (u.replayWindowMs <= 0) return
+    const now = this.clock.now()
+    this.recent.push({ at: now, topic, payload })
+    this.recentBytes += payload.length
+    while (this.recentHead < this.recent.length && (this.recent[this.recentHead]!.at < now - u.replayWindowMs || this.recentBytes > u.replayMaxBytes)) {
+      this.recentBytes -= this.recent[this.recentHead]!.payload.length
+      this.recentHead++
+    }
+    if (this.recentHead > 4096 && this.recentHead * 2 > this.recent.length) {
+      this.recent = this.recent.slice(this.recentHead)
+      this.recentHead = 0
+    }
+  }
+
+  /** After a reconnect: put what the broker acknowledged recently back into the spool, to be sent again. */
+  private replayRecent(): void {
+    const cutoff = this.clock.now() - this.cfg.uplink.replayWindowMs
+    const again = this.recent.slice(this.recentHead).filter((r) => r.at >= cutoff)
+    this.recent = []
+    this.recentHead = 0
+    this.recentBytes = 0
+    if (!again.length) return
+    for (const r of again) this.spool.append(r.topic, r.payload)
+    this.metrics.uplinkReplayed.inc(again.length)
+    this.metrics.uplinkBacklog.set(this.spool.size)
+    this.log.info({ messages: again.length }, 'uplink reconnected: sending the replay window again (the broker may have lost it)')
   }
 
   private async flushAcks(): Promise<void> {
