@@ -41,7 +41,8 @@ export class TsdbWriter implements GatewayModule {
     // The client logs through console by default; route it into pino.
     setLogger({ error: (message, err) => log.debug({ err }, message), warn: (message, err) => log.debug({ err }, message) })
     this.api = new InfluxDB({ url: cfg.url, token: cfg.token || undefined, timeout: cfg.timeoutMs }).getWriteApi(cfg.org, cfg.bucket, 'ms', {
-      batchSize: Number.MAX_SAFE_INTEGER, // we batch; flush() sends
+      // We batch (a batch never exceeds batchLines but for one oversized message); flush() sends.
+      batchSize: cfg.batchLines + 10_000,
       flushInterval: 0,
       maxRetries: 0,
       maxBufferLines: Number.MAX_SAFE_INTEGER,

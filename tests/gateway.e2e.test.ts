@@ -1,0 +1,155 @@
+import mqtt from 'mqtt'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { topics, type MinuteAggregate } from '../edge/contracts/index.ts'
+import { EdgeApp } from '../edge/app.ts'
+import { GatewayApp } from '../gateway/app.ts'
+import { counterValue, tempDir, testConfig, testLogger, waitFor } from './helpers.ts'
+import { PrivateMosquitto, PrivateVictoria } from './support/servers.ts'
+import { freshDatabase, gatewayTestConfig, login, readSse, syntheticAggregate } from './support/gateway.ts'
+
+/**
+ * The central path end to end, all real: edges (their uplink spool) → Mosquitto (MQTT 5, shared
+ * subscriptions) → two gateway replicas → VictoriaMetrics, with the machine's PostgreSQL.
+ */
+const HOSTILE_ZONES = ['plain', 'with space', 'comma,zone', 'equals=zone', 'quote"zone', 'back\\slash', 'trailing\\', '化妆品 区', '☕️ café 😀']
+
+describe('gateway end to end: edges → Mosquitto → two gateways ($share) → VictoriaMetrics', () => {
+  let dir: string
+  let cleanup: () => Promise<void>
+  let mosquitto: PrivateMosquitto
+  let vm: PrivateVictoria
+  let db: { url: string; drop: () => Promise<void> }
+  const gateways: GatewayApp[] = []
+  const edges: EdgeApp[] = []
+  const published = new Map<string, MinuteAggregate[]>()
+
+  beforeAll(async () => {
+    ;({ dir, cleanup } = await tempDir('store-edge-gw-e2e-'))
+    mosquitto = await new PrivateMosquitto(`${dir}/mosquitto`).start()
+    vm = await new PrivateVictoria(`${dir}/vm`).start()
+    db = await freshDatabase()
+    for (const id of ['a', 'b']) {
+      const cfg = gatewayTestConfig(`${dir}/gw-${id}`, {
+        id: `e2e-${id}`,
+        mqtt: { url: mosquitto.url },
+        tsdb: { url: vm.url },
+        database: { url: db.url },
+        auth: { demoUsers: true },
+      })
+      gateways.push(await new GatewayApp({ config: cfg, logger: testLogger(), defaultMetrics: false }).start())
+    }
+    for (const store of ['e2e-store-1', 'e2e-store-2', 'e2e-store-3']) {
+      edges.push(
+        await new EdgeApp({ config: testConfig(`${dir}/${store}`, { store: { id: store, timezone: 'UTC' }, uplink: { url: mosquitto.url } }), logger: testLogger(), defaultMetrics: false }).start(),
+      )
+    }
+    await waitFor(() => edges.every((e) => e.uplink!.connected) && gateways.every((g) => g.uplink.connected), 'everyone connected')
+  })
+
+  afterAll(async () => {
+    for (const e of edges) await e.stop()
+    for (const g of gateways) await g.stop()
+    await mosquitto?.stop()
+    await vm?.stop()
+    await db?.drop()
+    await cleanup()
+  })
+
+  it('splits the load between the replicas, writes every point once, and the TSDB matches what the edges published, hostile tag values included', async () => {
+    const base = Math.floor(Date.now() / 60_000) * 60_000 - 6 * 3_600_000
+    for (const edge of edges) {
+      const id = edge.config.store.id
+      const list: MinuteAggregate[] = []
+      for (let m = 0; m < 60; m++) list.push(syntheticAggregate(id, base + m * 60_000, HOSTILE_ZONES))
+      published.set(id, list)
+      for (const agg of list) await edge.publish(topics.storeAgg(id), agg)
+    }
+    const total = 3 * 60
+    const aggCount = async () => {
+      let n = 0
+      for (const g of gateways) n += await counterValue(g.metrics.registry, 'store_edge_gw_uplink_messages_total', { kind: 'agg' })
+      return n
+    }
+    await waitFor(async () => (await aggCount()) >= total && gateways.every((g) => g.uplink.unacked === 0), 'all aggregates written', 30_000)
+    // Each replica got a share, and together exactly every message: $share hands each to one.
+    const shares = await Promise.all(gateways.map((g) => counterValue(g.metrics.registry, 'store_edge_gw_uplink_messages_total', { kind: 'agg' })))
+    expect(shares.every((s) => s > 0)).toBe(true)
+    expect(shares[0]! + shares[1]!).toBe(total)
+
+    const series = await vm.export('{__name__="occupancy_value",source="all"}')
+    const e2e = series.filter((s) => s.metric.store?.startsWith('e2e-store-'))
+    expect(e2e).toHaveLength(3 * HOSTILE_ZONES.length)
+    // Tag values come back exactly as the edge wrote them: spaces, commas, =, quotes, backslashes, Chinese, emoji.
+    expect(new Set(e2e.map((s) => s.metric.zone))).toEqual(new Set(HOSTILE_ZONES))
+    let lost = 0
+    let extra = 0
+    for (const s of e2e) {
+      const truth = new Map(published.get(s.metric.store!)!.map((a) => [a.minute, a.zones.find((z) => z.zone === s.metric.zone)!.occupancy]))
+      const seen = new Set<number>()
+      s.timestamps.forEach((ts, i) => {
+        if (!truth.has(ts) || seen.has(ts) || truth.get(ts) !== s.values[i]) extra++
+        seen.add(ts)
+      })
+      for (const ts of truth.keys()) if (!seen.has(ts)) lost++
+    }
+    expect({ lost, extra }).toEqual({ lost: 0, extra: 0 })
+    const visits = await vm.export('{__name__="visitors_unique",store="e2e-store-2",source="wifi"}')
+    expect(visits[0]!.values).toEqual(published.get('e2e-store-2')!.map((a) => a.sources[1]!.unique))
+  })
+
+  it('answers history from the TSDB with PromQL and the same numbers from the live window', async () => {
+    const list = published.get('e2e-store-1')!
+    const cookie = await login(gateways[1]!.url, 'ops', 'demo-ops')
+    const from = list[0]!.minute
+    const to = list.at(-1)!.minute
+    const q = (source: string) => fetch(`${gateways[1]!.url}/v1/stores/e2e-store-1/series?from=${from}&to=${to}&stepS=60&source=${source}`, { headers: { cookie } }).then((r) => r.json())
+    const tsdb = (await q('tsdb')) as { source: string; points: Array<{ ts: number; occupancy: number; visits: number }> }
+    expect(tsdb.source).toBe('tsdb')
+    const byTs = new Map(tsdb.points.map((p) => [p.ts, p]))
+    for (const a of list) {
+      const p = byTs.get(a.minute)
+      expect(p?.occupancy, `minute ${a.minute}`).toBe(a.zones.reduce((s, z) => s + z.occupancy, 0))
+      expect(p?.visits).toBe(a.sources.reduce((s, x) => s + x.unique + x.repeat, 0))
+    }
+    // Both replicas hold the whole window (their live subscription is not shared).
+    for (const g of gateways) expect(g.hub.window.get('e2e-store-1')?.points.length).toBe(60)
+  })
+
+  it('streams an edge event to a browser session on either replica', async () => {
+    const cookie = await login(gateways[0]!.url, 'ops', 'demo-ops')
+    const edge = edges[2]!
+    const id = edge.config.store.id
+    const stream = readSse(`${gateways[0]!.url}/v1/stream?stores=${id}`, cookie, (ev) => ev.some((e) => e.event === 'agg'))
+    await new Promise((r) => setTimeout(r, 300))
+    const agg = syntheticAggregate(id, Math.floor(Date.now() / 60_000) * 60_000, ['entrance'])
+    await edge.publish(topics.storeAgg(id), agg)
+    const events = await stream
+    const got = events.find((e) => e.event === 'agg')!.data as { storeId: string; point: { ts: number; occupancy: number } }
+    expect(got.storeId).toBe(id)
+    expect(got.point).toMatchObject({ ts: agg.minute, occupancy: agg.zones[0]!.occupancy })
+  })
+
+  it('rejects bad uplink messages with a counted reason and still writes the good ones beside them', async () => {
+    const pub = await mqtt.connectAsync(mosquitto.url, { clientId: 'e2e-bad-publisher', reconnectPeriod: 0 })
+    const minute = Math.floor(Date.now() / 60_000) * 60_000 - 3 * 3_600_000
+    const good = syntheticAggregate('e2e-store-9', minute, ['after-bad'])
+    await pub.publishAsync('stores/e2e-store-9/agg', '{not json', { qos: 1 })
+    await pub.publishAsync('stores/e2e-store-9/agg', JSON.stringify({ ...good, zones: 'nope' }), { qos: 1 })
+    await pub.publishAsync('stores/e2e-store-9/agg', JSON.stringify({ ...good, storeId: 'someone-else' }), { qos: 1 })
+    await pub.publishAsync('stores/e2e-store-9/agg', JSON.stringify({ ...good, v: 99 }), { qos: 1 })
+    await pub.publishAsync('stores/e2e-store-9/agg', JSON.stringify(good), { qos: 1 })
+    await pub.endAsync()
+    const rejected = async (reason: string) => {
+      let n = 0
+      for (const g of gateways) n += await counterValue(g.metrics.registry, 'store_edge_gw_uplink_rejected_total', { reason })
+      return n
+    }
+    await waitFor(async () => (await vm.export('{__name__="occupancy_value",store="e2e-store-9"}')).length > 0, 'the good aggregate in the TSDB')
+    expect(await rejected('STORE_EDGE_ERR_PAYLOAD_NOT_JSON')).toBe(1)
+    expect(await rejected('STORE_EDGE_ERR_SCHEMA')).toBe(1)
+    expect(await rejected('STORE_EDGE_ERR_STORE_MISMATCH')).toBe(1)
+    expect(await rejected('STORE_EDGE_ERR_SCHEMA_VERSION')).toBe(1)
+    // Unknown stores register themselves on first contact.
+    await waitFor(async () => (await gateways[0]!.data.stores.get('e2e-store-9')) !== undefined, 'store registered')
+  })
+})
