@@ -119,6 +119,11 @@ export const EdgeConfigSchema = Type.Object({
         minimum: 0,
         description: 'Messages acknowledged by the central broker within this window are sent again after a reconnect (a broker that crashed may have lost them; the TSDB overwrites). 0 = off.',
       }),
+      replayDelayMs: Type.Integer({
+        default: 10_000,
+        minimum: 0,
+        description: 'How long after a reconnect the replay window is sent again (the gateways must have subscribed again by then).',
+      }),
       replayMaxBytes: Type.Integer({ default: 64 * 1024 * 1024, minimum: 0, description: 'Memory the replay window may hold at most.' }),
       spoolMaxEntries: Type.Integer({ default: 5_000_000, minimum: 1000, description: 'Messages the on-disk spool keeps at most during an outage; beyond it the oldest are dropped and counted.' }),
     },

@@ -19,11 +19,14 @@ import { Spool, type SpoolEntry } from './spool.ts'
  * to `inflight` messages in flight. The central broker holds the edge's retained health, with a
  * last will that marks the store offline.
  *
- * A PUBACK means the broker has the message, not that it will survive: Mosquitto acknowledges
- * before it persists (it saves on an interval), so a broker killed hard loses what it had queued
- * since. So what was sent in the last `replayWindowMs` is kept in memory and sent again after any
- * reconnect; uplink points carry event-time timestamps and the TSDB overwrites, so a replay never
- * duplicates a value. Retained topics (health) are not replayed: an old one must not win.
+ * A PUBACK means the broker has the message, not that it will reach a consumer: Mosquitto
+ * acknowledges before it persists (it saves on an interval), so a broker killed hard loses what it
+ * had queued since; and Mosquitto 2.0 does not restore shared subscriptions after any restart, so
+ * until the gateways subscribe again it drops what arrives. So what was sent in the last
+ * `replayWindowMs` is kept in memory and, `replayDelayMs` after a reconnect (time for the gateways
+ * to come back too), sent again together with what was sent since. Uplink points carry event-time
+ * timestamps and the TSDB overwrites, so a replay never duplicates a value. Retained topics
+ * (health) are not replayed: an old one must not win.
  */
 export class UplinkModule implements EdgeModule {
   readonly name = 'uplink'
@@ -41,6 +44,7 @@ export class UplinkModule implements EdgeModule {
   private recentHead = 0
   private recentBytes = 0
   private hadConnection = false
+  private replayTimer?: NodeJS.Timeout
   private ackTimer?: NodeJS.Timeout
   private readonly filter: string
 
@@ -95,7 +99,11 @@ export class UplinkModule implements EdgeModule {
     }
     this.client = mqtt.connect(u.url, opts)
     this.client.on('connect', (connack) => {
-      if (this.hadConnection) this.replayRecent()
+      if (this.hadConnection && this.cfg.uplink.replayWindowMs > 0) {
+        clearTimeout(this.replayTimer)
+        this.replayTimer = setTimeout(() => this.replayRecent(), this.cfg.uplink.replayDelayMs)
+        this.replayTimer.unref()
+      }
       this.hadConnection = true
       // The session keeps the subscription; subscribe anyway when the broker did not keep it.
       if (!connack.sessionPresent) {
@@ -105,7 +113,11 @@ export class UplinkModule implements EdgeModule {
       this.log.info({ url: u.url, backlog: this.spool.size }, 'uplink connected')
       this.requestPump()
     })
-    this.client.on('close', () => this.metrics.uplinkConnected.set(0))
+    this.client.on('close', () => {
+      // A replay waits for a connection that lasts; the next connect schedules it again.
+      clearTimeout(this.replayTimer)
+      this.metrics.uplinkConnected.set(0)
+    })
     this.client.on('message', (topic, payload) => {
       if (!topic.startsWith(this.configPrefix)) return
       const part = topic.slice(this.configPrefix.length)
@@ -180,7 +192,8 @@ export class UplinkModule implements EdgeModule {
 
   /** After a reconnect: put what the broker acknowledged recently back into the spool, to be sent again. */
   private replayRecent(): void {
-    const cutoff = this.clock.now() - this.cfg.uplink.replayWindowMs
+    if (this.stopped) return
+    const cutoff = this.clock.now() - this.cfg.uplink.replayWindowMs - this.cfg.uplink.replayDelayMs
     const again = this.recent.slice(this.recentHead).filter((r) => r.at >= cutoff)
     this.recent = []
     this.recentHead = 0
@@ -213,6 +226,7 @@ export class UplinkModule implements EdgeModule {
 
   async stop(): Promise<void> {
     this.stopped = true
+    clearTimeout(this.replayTimer)
     if (this.ackTimer) clearInterval(this.ackTimer)
     if (this.broker.aedes && !this.broker.aedes.closed) {
       await new Promise<void>((resolve) => this.broker.aedes.unsubscribe(this.filter, this.deliver, () => resolve()))

@@ -74,13 +74,14 @@ export class UplinkConsumer implements GatewayModule {
     client.on('connect', (connack) => {
       this.metrics.mqttConnected.set({ client: 'durable' }, 1)
       this.log.info({ url: this.url, sessionPresent: connack.sessionPresent }, 'uplink consumer connected')
-      if (!connack.sessionPresent) {
-        client.subscribe(this.subscriptions, { qos: 1 }, (err, granted) => {
-          if (err) return this.log.error({ err: err.message }, 'uplink subscribe failed')
-          const refused = granted?.filter((g) => g.qos > 2)
-          if (refused?.length) this.log.error({ refused: refused.map((g) => g.topic) }, 'broker refused uplink subscriptions')
-        })
-      }
+      // Subscribe on every connect, session present or not: Mosquitto 2.0 keeps a persistent
+      // session over a restart but not its shared subscriptions. An identical subscription
+      // replaces the old one (MQTT-3.8.4-3), so this never duplicates deliveries.
+      client.subscribe(this.subscriptions, { qos: 1 }, (err, granted) => {
+        if (err) return this.log.error({ err: err.message }, 'uplink subscribe failed')
+        const refused = granted?.filter((g) => g.qos > 2)
+        if (refused?.length) this.log.error({ refused: refused.map((g) => g.topic) }, 'broker refused uplink subscriptions')
+      })
     })
     client.on('close', () => {
       // PUBACKs prepared on the old connection must not go out on the next one.

@@ -49,7 +49,8 @@ export class PrivateMosquitto {
     return `mqtt://127.0.0.1:${this.port}`
   }
 
-  async start(): Promise<this> {
+  /** autosaveS: how often Mosquitto saves its in-memory state (what a kill -9 loses is since the last save). */
+  async start(opts: { autosaveS?: number } = {}): Promise<this> {
     if (!this.port) this.port = await freePort()
     await mkdir(join(this.dir, 'data'), { recursive: true })
     const conf = join(this.dir, 'mosquitto.conf')
@@ -58,7 +59,7 @@ export class PrivateMosquitto {
       [
         'persistence true',
         `persistence_location ${join(this.dir, 'data')}/`,
-        'autosave_interval 1',
+        `autosave_interval ${opts.autosaveS ?? 1}`,
         'max_queued_messages 0',
         'max_queued_bytes 0',
         'max_inflight_messages 0',
