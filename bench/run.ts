@@ -1,6 +1,7 @@
 /** `npm run bench -- <name>`: runs one benchmark; each ends with one JSON line of its figures. */
 const benches: Record<string, () => Promise<unknown>> = {
   ingest: () => import('./ingest.bench.ts'),
+  uplink: () => import('./uplink.bench.ts'),
 }
 
 const name = process.argv[2]

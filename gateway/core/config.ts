@@ -124,6 +124,8 @@ export function resolveGatewayConfig(input: unknown, env: NodeJS.ProcessEnv = {}
     if (u && !/^https?:\/\/[^\s]+$/.test(u)) problems.push(`  ${p}: must be an http(s) URL`)
   }
   if (cfg.database.url && !/^postgres(ql)?:\/\//.test(cfg.database.url)) problems.push('  /database/url: must be a postgres:// URL')
+  // mqtt.js falls back to plain TCP for a scheme it does not know, so a typo would connect somewhere odd.
+  if (cfg.mqtt.url && !/^(mqtts?|tcp|tls|ssl|wss?):\/\/[^\s/]+/.test(cfg.mqtt.url)) problems.push('  /mqtt/url: must be an mqtt://, mqtts://, ws:// or wss:// URL')
   if (problems.length) throw new StoreEdgeError('STORE_EDGE_ERR_CONFIG_INVALID', `\n${problems.join('\n')}`)
   cfg.id ||= hostname().toLowerCase().replace(/[^a-z0-9_-]/g, '-')
   return cfg

@@ -22,11 +22,30 @@ export interface StoreNow {
 
 const MAX_EVENTS = 50
 
-/** Start of the local day containing `ts` in `timeZone`, ms (exact for whole- and half-hour zones). */
-export function localMidnight(ts: number, timeZone: string): number {
-  const parts = new Intl.DateTimeFormat('en-US', { timeZone, hourCycle: 'h23', hour: 'numeric', minute: 'numeric', second: 'numeric' }).formatToParts(ts)
+/** Formatters per time zone: building one costs far more than using it (the overview asks per store). */
+const formatters = new Map<string, Intl.DateTimeFormat>()
+
+/** The wall clock in `timeZone` at `ts`, as ms since the epoch read as if it were UTC (whole seconds). */
+function wallClock(ts: number, timeZone: string): number {
+  let f = formatters.get(timeZone)
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-US', { timeZone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' })
+    // Zones are validated IANA names (a few hundred exist); the bound only guards against misuse.
+    if (formatters.size < 1000) formatters.set(timeZone, f)
+  }
+  const parts = f.formatToParts(ts)
   const get = (t: string) => Number(parts.find((p) => p.type === t)?.value ?? 0)
-  return ts - ((get('hour') * 60 + get('minute')) * 60 + get('second')) * 1000 - (ts % 1000)
+  return Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'), get('second'))
+}
+
+/** Start of the local day containing `ts` in `timeZone`, ms (any UTC offset, DST change days included). */
+export function localMidnight(ts: number, timeZone: string): number {
+  const wall = wallClock(ts, timeZone)
+  const wallMidnight = wall - (((wall % 86_400_000) + 86_400_000) % 86_400_000)
+  // On a DST change day the offset at midnight differs from the offset now: guess with now's, then
+  // correct with the offset at the guess.
+  const guess = wallMidnight - (wall - Math.floor(ts / 1000) * 1000)
+  return wallMidnight - (wallClock(guess, timeZone) - guess)
 }
 
 /**
@@ -117,7 +136,7 @@ export class LiveWindow {
   series(storeId: string, from: number, to: number, stepS: number): StoreSeries {
     const s = this.stores.get(storeId)
     const pts = (s?.points ?? []).filter((p) => p.ts >= from && p.ts <= to)
-    return { storeId, source: 'window', from, to, stepS, zones: [...(s?.zones ?? [])].sort(), points: rebucket(pts, from, stepS) }
+    return { storeId, source: 'window', from, to, stepS, zones: [...(s?.zones ?? [])].sort(), points: rebucket(pts, stepS) }
   }
 
   /** The oldest time the window can answer for. */

@@ -62,15 +62,17 @@ export function pointFromAggregate(agg: MinuteAggregate): StorePoint {
 }
 
 /**
- * Re-bucket minute points into steps of `stepS`: occupancy and visitors are averaged (a level),
+ * Re-bucket minute points into steps of `stepS` (epoch-aligned): occupancy and visitors are averaged (a level),
  * visits summed (a count), dwell averaged over minutes that had one.
  */
-export function rebucket(points: StorePoint[], from: number, stepS: number): StorePoint[] {
+export function rebucket(points: StorePoint[], stepS: number): StorePoint[] {
   if (stepS <= 60) return points
   const stepMs = stepS * 1000
   const buckets = new Map<number, StorePoint[]>()
   for (const p of points) {
-    const b = from + Math.floor((p.ts - from) / stepMs) * stepMs
+    // Buckets are aligned to multiples of the step since the epoch (as PromQL's are), not to
+    // `from`, so a live point lands in the same bucket whatever range was asked for.
+    const b = Math.floor(p.ts / stepMs) * stepMs
     let list = buckets.get(b)
     if (!list) buckets.set(b, (list = []))
     list.push(p)

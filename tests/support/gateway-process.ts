@@ -10,10 +10,20 @@ export class GatewayProcess {
   url = ''
   readonly logs: string[] = []
 
-  constructor(private readonly env: Record<string, string>) {}
+  constructor(
+    private readonly env: Record<string, string>,
+    private readonly cli = CLI,
+  ) {}
+
+  /** The process id (for CPU accounting), while running. */
+  get pid(): number | undefined {
+    return this.proc?.pid
+  }
 
   async start(timeoutMs = 30_000): Promise<this> {
-    const proc = spawn(process.execPath, [CLI, 'gateway'], {
+    // STORE_EDGE_GW_NODE_ARGS: extra node flags for the gateway (e.g. --cpu-prof when profiling a bench).
+    const nodeArgs = (process.env.STORE_EDGE_GW_NODE_ARGS ?? '').split(' ').filter(Boolean)
+    const proc = spawn(process.execPath, [...nodeArgs, this.cli, 'gateway'], {
       env: { ...process.env, STORE_EDGE_GW_LOG_LEVEL: 'info', STORE_EDGE_GW_HTTP_PORT: '0', ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     })

@@ -98,7 +98,8 @@ export function metricsRoutes(ctx: ApiContext) {
         if (from >= to) throw new StoreEdgeError('STORE_EDGE_ERR_VALIDATION', 'from must be before to')
         const stepS = q.stepS ?? Math.max(60, Math.ceil((to - from) / 1000 / 720 / 60) * 60)
         if ((to - from) / 1000 / stepS > MAX_POINTS) throw new StoreEdgeError('STORE_EDGE_ERR_VALIDATION', `more than ${MAX_POINTS} points: use a larger stepS`)
-        const inWindow = from >= ctx.hub.window.horizon(now)
+        // A little slack: "the last 24 h" asked a moment ago must not fall off the window's edge.
+        const inWindow = from >= ctx.hub.window.horizon(now) - 10 * 60_000
         const useTsdb = q.source === 'tsdb' || (q.source === 'auto' && !inWindow && ctx.tsdb)
         if (useTsdb) {
           if (!ctx.tsdb) throw new StoreEdgeError('STORE_EDGE_ERR_TSDB_UNAVAILABLE', 'no TSDB is configured (tsdb.url)')
