@@ -160,7 +160,9 @@ const linesPerSec = Math.round(written / catchupSec)
 log(`caught up: ${written} lines in ${catchupSec.toFixed(1)} s (${linesPerSec} lines/s, gateway CPU ${gatewayCpuPct.toFixed(0)}%)`)
 
 // ---- the TSDB against what the edges published (after the replay window has come round too).
-await sleep(3000)
+const expectedSamples = [...truth.values()].reduce((n, l) => n + l.length, 0) * ZONES
+const samples = async () => (await vm.export('{__name__="occupancy_value",source="all",store=~"bench-.*"}')).reduce((n, s) => n + s.values.length, 0)
+for (let i = 0; i < 100 && (await samples()) < expectedSamples; i++) await sleep(300) // newly registered series become searchable shortly after
 let lost = 0
 let duplicates = 0
 const series = await vm.export('{__name__="occupancy_value",source="all",store=~"bench-.*"}')

@@ -66,6 +66,7 @@ export class EdgeApp {
   uplink?: UplinkModule
   downlink!: DownlinkModule
   private modules: EdgeModule[] = []
+  private healthTimer?: NodeJS.Timeout
   readonly moduleStatus = new Map<string, 'up' | 'failed' | 'stopped'>()
 
   constructor(opts: EdgeAppOptions) {
@@ -127,13 +128,29 @@ export class EdgeApp {
         }
       }
     }
-    const health: EdgeHealth = { v: 1, storeId: cfg.store.id, status: 'online', ts: this.clock.now(), version: '0.1.0' }
-    await publish(topics.storeHealth(cfg.store.id), health, true)
+    await this.publishHealth()
+    // A heartbeat: the retained health stays fresh, and central sees sensors online and uptime over time.
+    this.healthTimer = setInterval(() => void this.publishHealth(), cfg.healthIntervalMs)
+    this.healthTimer.unref()
     this.log.info({ store: cfg.store.id, mqtt: this.broker.address.mqtt, http: this.api.url }, 'edge started')
     return this
   }
 
+  private async publishHealth(): Promise<void> {
+    const health: EdgeHealth = {
+      v: 1,
+      storeId: this.config.store.id,
+      status: 'online',
+      ts: this.clock.now(),
+      version: '0.2.0',
+      devicesOnline: this.devices.onlineCount,
+      uptimeS: Math.round((this.clock.now() - this.startedAt) / 1000),
+    }
+    await this.publish(topics.storeHealth(this.config.store.id), health, true)
+  }
+
   async stop(): Promise<void> {
+    clearInterval(this.healthTimer)
     if (this.moduleStatus.get('broker') === 'up') await this.broker.closeListeners()
     const health: EdgeHealth = { v: 1, storeId: this.config.store.id, status: 'offline', ts: this.clock.now() }
     await this.publish(topics.storeHealth(this.config.store.id), health, true)

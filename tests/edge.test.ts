@@ -173,8 +173,9 @@ describe('edge node end to end over MQTT and HTTP', () => {
     const byZone = Object.fromEntries(presence.identities.map((i) => [i.zone, i.id]))
     expect(byZone.cosmetics).toMatch(/^h:/)
     expect(byZone.entrance).toBe('ibeacon:e2c56db5-dffb-48d2-b060-d0f5a71096e0:1:9')
-    const health = (await (await fetch(`${edge.api.url}/health`)).json()) as { devices: Array<{ id: string; online: boolean }> }
-    expect(health.devices.find((d) => d.id === 'omg-1')?.online).toBe(true)
+    // The LWT status travels broker → ingest → bus → devices: wait for it rather than race it.
+    const online = async () => ((await (await fetch(`${edge.api.url}/health`)).json()) as { devices: Array<{ id: string; online: boolean }> }).devices.find((d) => d.id === 'omg-1')?.online
+    expect(await waitFor(online, 'omg-1 online')).toBe(true)
     // a native topic with another device's id is outside the ACL: the connection is closed
     const closed = new Promise<void>((r) => o.once('close', () => r()))
     o.publish('home/omg-2/BTtoMQTT/001A7DDA7115', '{}')

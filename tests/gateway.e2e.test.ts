@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import mqtt from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { topics, type MinuteAggregate } from '../edge/contracts/index.ts'
@@ -76,8 +77,11 @@ describe('gateway end to end: edges → Mosquitto → two gateways ($share) → 
     expect(shares.every((s) => s > 0)).toBe(true)
     expect(shares[0]! + shares[1]!).toBe(total)
 
-    const series = await vm.export('{__name__="occupancy_value",source="all"}')
-    const e2e = series.filter((s) => s.metric.store?.startsWith('e2e-store-'))
+    // Written means acknowledged by VictoriaMetrics; a series it has just registered can take a
+    // moment to be searchable, so wait for the count before judging the content.
+    const exported = () => vm.export('{__name__="occupancy_value",source="all",store=~"e2e-store-.*"}')
+    await waitFor(async () => (await exported()).reduce((n, s) => n + s.values.length, 0) >= total * HOSTILE_ZONES.length, 'every sample searchable').catch(() => undefined)
+    const e2e = await exported()
     expect(e2e).toHaveLength(3 * HOSTILE_ZONES.length)
     // Tag values come back exactly as the edge wrote them: spaces, commas, =, quotes, backslashes, Chinese, emoji.
     expect(new Set(e2e.map((s) => s.metric.zone))).toEqual(new Set(HOSTILE_ZONES))
@@ -113,6 +117,31 @@ describe('gateway end to end: edges → Mosquitto → two gateways ($share) → 
     }
     // Both replicas hold the whole window (their live subscription is not shared).
     for (const g of gateways) expect(g.hub.window.get('e2e-store-1')?.points.length).toBe(60)
+  })
+
+  it('every panel of the Grafana dashboard is valid PromQL that finds our data in VictoriaMetrics', async () => {
+    const dash = JSON.parse(readFileSync(new URL('../dashboards/grafana/store-edge-footfall.json', import.meta.url), 'utf8')) as {
+      panels: Array<{ title: string; targets?: Array<{ expr: string }> }>
+    }
+    const list = published.get('e2e-store-1')!
+    const ranges = [
+      { start: list[0]!.minute / 1000, end: list.at(-1)!.minute / 1000 }, // the aggregates
+      { start: Date.now() / 1000 - 600, end: Date.now() / 1000 }, // the edges' health, just now
+    ]
+    await vm.flush()
+    for (const panel of dash.panels) {
+      for (const t of panel.targets ?? []) {
+        const query = t.expr.replaceAll('$store', 'e2e-store-.*')
+        let found = 0
+        for (const r of ranges) {
+          const res = await fetch(`${vm.url}/api/v1/query_range`, { method: 'POST', body: new URLSearchParams({ query, start: String(r.start), end: String(r.end), step: '60s' }) })
+          const body = (await res.json()) as { status: string; error?: string; data: { result: unknown[] } }
+          expect(body.status, `${panel.title}: ${query}: ${body.error}`).toBe('success')
+          found += body.data.result.length
+        }
+        expect(found, `${panel.title}: ${query} found nothing`).toBeGreaterThan(0)
+      }
+    }
   })
 
   it('streams an edge event to a browser session on either replica', async () => {

@@ -40,6 +40,7 @@ export const EdgeConfigSchema = Type.Object({
     },
     { default: {} },
   ),
+  healthIntervalMs: Type.Integer({ default: 60_000, minimum: 1000, description: 'How often the edge publishes its retained health (sensors online, uptime) on stores/{storeId}/health.' }),
   dataDir: Type.String({ default: './var/edge', description: 'Where the edge keeps device credentials, broker sessions and the privacy salt.' }),
   log: Type.Object({ level: Type.String({ default: 'info', description: 'pino log level.' }) }, { default: {} }),
   broker: Type.Object(
