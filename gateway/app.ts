@@ -147,10 +147,13 @@ export class GatewayApp {
 
   private storeSeen(id: string): void {
     this.seen.add(id)
-    this.data.stores.ensure(id).then(
-      (created) => created && this.log.info({ store: id }, 'new store registered from its uplink'),
-      (err) => this.log.warn({ err, store: id }, 'could not register store'),
-    )
+    this.data.stores
+      .ensure(id)
+      .then(async (created) => {
+        if (created) this.log.info({ store: id }, 'new store registered from its uplink')
+        await this.data.stores.touchSeen([id], this.now())
+      })
+      .catch((err) => this.log.warn({ err, store: id }, 'could not register store'))
   }
 
   private async touchSeen(): Promise<void> {

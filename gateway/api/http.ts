@@ -39,8 +39,11 @@ export async function buildGatewayHttp(ctx: ApiContext, log: Logger): Promise<Fa
   const app = Fastify({
     loggerInstance: log.child({ module: 'http' }, { level: 'warn' }),
     bodyLimit: 256 * 1024,
-    trustProxy: true,
+    trustProxy: ctx.cfg.http.trustProxy,
     ajv: { customOptions: { coerceTypes: true, removeAdditional: false, allErrors: true } },
+    // As fastify's own formatter, but naming the property an additionalProperties error is about.
+    schemaErrorFormatter: (errors, dataVar) =>
+      new Error(errors.map((e) => `${dataVar}${e.instancePath} ${e.message}${typeof e.params.additionalProperty === 'string' ? ` '${e.params.additionalProperty}'` : ''}`).join(', ')),
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown; code?: string }, req, reply) => {

@@ -8,6 +8,7 @@ import { aggregateLines, healthLines } from '../tsdb/lines.ts'
 import type { TsdbWriter } from '../tsdb/tsdb.writer.ts'
 import { decodeUplink, isRejection, type Uplink } from './decode.ts'
 import { baseMqttOptions } from './mqtt-options.ts'
+import { START_WAIT_MS, waitReady } from './live.consumer.ts'
 
 interface PendingAck {
   done: boolean
@@ -68,6 +69,8 @@ export class UplinkConsumer implements GatewayModule {
       clean: false,
       ...(m.protocolVersion === 5 ? { properties: { sessionExpiryInterval: m.sessionExpirySec, receiveMaximum: m.receiveMaximum } } : {}),
     }
+    let subscribed!: () => void
+    const ready = new Promise<void>((r) => (subscribed = r))
     const client = mqtt.connect(this.url, { ...opts, manualConnect: true })
     this.client = client
     this.deferAcks(client)
@@ -81,6 +84,7 @@ export class UplinkConsumer implements GatewayModule {
         if (err) return this.log.error({ err: err.message }, 'uplink subscribe failed')
         const refused = granted?.filter((g) => g.qos > 2)
         if (refused?.length) this.log.error({ refused: refused.map((g) => g.topic) }, 'broker refused uplink subscriptions')
+        else subscribed()
       })
     })
     client.on('close', () => {
@@ -90,6 +94,7 @@ export class UplinkConsumer implements GatewayModule {
     })
     client.on('error', (err) => this.log.warn({ err: err.message }, 'uplink consumer connection error'))
     client.connect()
+    await waitReady(ready, START_WAIT_MS, () => this.log.warn({ url: this.url }, 'central broker not reachable yet; the consumer keeps trying'))
   }
 
   /**

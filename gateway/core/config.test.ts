@@ -22,7 +22,7 @@ describe('resolveGatewayConfig: defaults', () => {
   const cfg = resolveGatewayConfig({}, {})
 
   it('fills every section with its documented default', () => {
-    expect(cfg.http).toEqual({ host: '127.0.0.1', port: 8090, publicUrl: '' })
+    expect(cfg.http).toEqual({ host: '127.0.0.1', port: 8090, publicUrl: '', trustProxy: false })
     expect(cfg.mqtt).toMatchObject({ url: '', protocolVersion: 5, shareGroup: 'store-edge-gw', receiveMaximum: 4000, sessionExpirySec: 604_800, rejectUnauthorized: true })
     expect(cfg.centralBroker).toEqual({ host: '127.0.0.1', port: 1885 })
     expect(cfg.tsdb).toMatchObject({ url: '', queryUrl: '', batchLines: 20_000, flushMs: 250, timeoutMs: 10_000, gzip: false, bucket: 'store-edge' })

@@ -20,6 +20,7 @@ export const GatewayConfigSchema = Type.Object({
     host: Type.String({ default: '127.0.0.1', description: 'Address the API and dashboard bind to.' }),
     port: Type.Integer({ default: 8090, minimum: 0, maximum: 65535, description: 'API and dashboard port (0 = any free port).' }),
     publicUrl: Type.String({ default: '', description: 'The URL users reach the dashboard at (for links in logs); default http://host:port.' }),
+    trustProxy: Type.Boolean({ default: false, description: 'Take the client address from X-Forwarded-For (only behind a reverse proxy you run: it feeds login throttling and the audit log).' }),
   }),
   mqtt: obj({
     url: Type.String({ default: '', description: 'Central MQTT broker (mqtt://, mqtts://); empty runs an embedded broker (single replica, demo).' }),

@@ -336,6 +336,19 @@ export function mount(root, ctx, [storeId]) {
     }
   }
 
+  // Chart colours (axes, grid, the "All zones" line) are read from the CSS palette when a chart is
+  // built; a wall display that follows the OS into dark mode at dusk must rebuild them.
+  matchMedia('(prefers-color-scheme: dark)').addEventListener(
+    'change',
+    () => {
+      occChart?.destroy()
+      visChart?.destroy()
+      occChart = visChart = null
+      paintCharts()
+    },
+    { signal },
+  )
+
   rangeSelect.addEventListener('change', () => {
     range = RANGES.find((r) => r.value === rangeSelect.value) ?? RANGES[0]
     // The zone chart's accessible name names the range; rebuild it.
