@@ -10,7 +10,8 @@ import { StoreEdgeError } from '../../edge/contracts/index.ts'
  * environment overrides (STORE_EDGE_GW_ + the path in SCREAMING_SNAKE, e.g. tsdb.url →
  * STORE_EDGE_GW_TSDB_URL). The conventional DATABASE_URL and TSDB_URL work too.
  */
-const obj = <T extends Record<string, TSchema>>(props: T) => Type.Object(props, { default: {} })
+// Unknown keys are errors: a typo (tsdb.ulr) must not silently fall back to a default.
+const obj = <T extends Record<string, TSchema>>(props: T) => Type.Object(props, { default: {}, additionalProperties: false })
 
 export const GatewayConfigSchema = Type.Object({
   id: Type.String({ default: '', description: 'Replica id, unique per gateway process (default: the host name). Keys its persistent MQTT session.' }),
@@ -67,7 +68,7 @@ export const GatewayConfigSchema = Type.Object({
     loginBanMs: Type.Integer({ default: 30_000, minimum: 0, description: 'Back-off after too many failed logins.' }),
     demoUsers: Type.Boolean({ default: false, description: 'Create one demo user per role (the demo only; never in production).' }),
   }),
-})
+}, { additionalProperties: false })
 export type GatewayConfig = Static<typeof GatewayConfigSchema>
 
 const ALIASES: Record<string, string> = { DATABASE_URL: 'STORE_EDGE_GW_DATABASE_URL', TSDB_URL: 'STORE_EDGE_GW_TSDB_URL', MQTT_URL: 'STORE_EDGE_GW_MQTT_URL' }

@@ -13,7 +13,7 @@ export const SourceAggregate = Type.Object({
 export type SourceAggregate = Static<typeof SourceAggregate>
 
 export const ZoneAggregate = Type.Object({
-  zone: Type.String(),
+  zone: Type.String({ minLength: 1, maxLength: 200, description: 'Zone id (a time-series tag: an empty one is not representable).' }),
   occupancy: Type.Integer({ minimum: 0, description: 'Devices present in the zone at the end of the minute (all sources).' }),
   occupancyBySource: Type.Object(
     { ble: Type.Integer({ minimum: 0 }), wifi: Type.Integer({ minimum: 0 }) },
