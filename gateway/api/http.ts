@@ -18,6 +18,8 @@ import { adminRoutes } from './routes/admin.routes.ts'
 import { systemRoutes } from './routes/system.routes.ts'
 
 const here = dirname(fileURLToPath(import.meta.url))
+/** /v1 routes that answer without a principal (logout and me report the missing session themselves). */
+const PUBLIC_ROUTES = new Set(['/v1/auth/login', '/v1/auth/logout', '/v1/auth/me'])
 /** dashboards/web, found from the source tree or from the bundle in dist/. */
 export function dashboardsDir(): string {
   const candidates = [join(here, '../../dashboards/web'), join(here, '../dashboards/web')]
@@ -87,6 +89,10 @@ export async function buildGatewayHttp(ctx: ApiContext, log: Logger): Promise<Fa
     // which always sends JSON (a cross-site form cannot, without a CORS preflight we never grant).
     if (req.principal && !['GET', 'HEAD', 'OPTIONS'].includes(req.method) && !String(req.headers['content-type'] ?? '').startsWith('application/json') && req.method !== 'DELETE') {
       throw new StoreEdgeError('STORE_EDGE_ERR_FORBIDDEN', 'changes need a JSON request')
+    }
+    // Strangers learn nothing about a route's inputs: 401 before any schema validation.
+    if (!req.principal && req.url.startsWith('/v1/') && !PUBLIC_ROUTES.has(req.url.split('?')[0]!)) {
+      throw new StoreEdgeError('STORE_EDGE_ERR_UNAUTHENTICATED')
     }
   })
 
