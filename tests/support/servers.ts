@@ -35,15 +35,36 @@ function exited(p: ChildProcess): Promise<void> {
   return p.exitCode !== null || p.signalCode !== null ? Promise.resolve() : new Promise((r) => p.once('exit', () => r()))
 }
 
+/** A server process a test can stop politely or kill the hard way (SIGKILL: no saving, no goodbyes). */
+abstract class ServerProcess {
+  protected proc?: ChildProcess
+
+  async kill9(): Promise<void> {
+    await this.signal('SIGKILL')
+  }
+
+  async stop(): Promise<void> {
+    await this.signal('SIGTERM')
+  }
+
+  private async signal(sig: NodeJS.Signals): Promise<void> {
+    if (!this.proc) return
+    this.proc.kill(sig)
+    await exited(this.proc)
+    this.proc = undefined
+  }
+}
+
 /**
  * A private Mosquitto (the machine's binary) with the central configuration of deploy/central,
  * on its own port and persistence directory, so a test can kill -9 it and start it again without
  * touching the machine's shared broker.
  */
-export class PrivateMosquitto {
-  private proc?: ChildProcess
+export class PrivateMosquitto extends ServerProcess {
   port = 0
-  constructor(private readonly dir: string) {}
+  constructor(private readonly dir: string) {
+    super()
+  }
 
   get url(): string {
     return `mqtt://127.0.0.1:${this.port}`
@@ -76,20 +97,6 @@ export class PrivateMosquitto {
     return this
   }
 
-  /** The hard way: no saving, no goodbyes. */
-  async kill9(): Promise<void> {
-    if (!this.proc) return
-    this.proc.kill('SIGKILL')
-    await exited(this.proc)
-    this.proc = undefined
-  }
-
-  async stop(): Promise<void> {
-    if (!this.proc) return
-    this.proc.kill('SIGTERM')
-    await exited(this.proc)
-    this.proc = undefined
-  }
 }
 
 export interface VmSeries {
@@ -103,10 +110,11 @@ export interface VmSeries {
  * PromQL out, -dedup.minScrapeInterval=1ms so a replayed point (same series, same timestamp)
  * overwrites instead of adding a sample.
  */
-export class PrivateVictoria {
-  private proc?: ChildProcess
+export class PrivateVictoria extends ServerProcess {
   port = 0
-  constructor(private readonly dir: string) {}
+  constructor(private readonly dir: string) {
+    super()
+  }
 
   get url(): string {
     return `http://127.0.0.1:${this.port}`
@@ -138,17 +146,4 @@ export class PrivateVictoria {
     return text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as VmSeries)
   }
 
-  async kill9(): Promise<void> {
-    if (!this.proc) return
-    this.proc.kill('SIGKILL')
-    await exited(this.proc)
-    this.proc = undefined
-  }
-
-  async stop(): Promise<void> {
-    if (!this.proc) return
-    this.proc.kill('SIGTERM')
-    await exited(this.proc)
-    this.proc = undefined
-  }
 }
