@@ -29,10 +29,17 @@ export function testConfig(dataDir: string, overrides: Record<string, unknown> =
 export function connect(url: string, opts: IClientOptions): Promise<MqttClient> {
   return new Promise((resolve, reject) => {
     const c = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5000, ...opts })
-    c.once('connect', () => resolve(c))
-    c.once('error', (err) => {
+    // Only a failure to connect ends the client; a later error (a broker restart a test provokes)
+    // is the test's business, and the client may reconnect.
+    const failed = (err: Error) => {
       c.end(true)
       reject(err)
+    }
+    c.once('error', failed)
+    c.once('connect', () => {
+      c.off('error', failed)
+      c.on('error', () => undefined)
+      resolve(c)
     })
   })
 }
