@@ -70,8 +70,11 @@ export class PrivateMosquitto extends ServerProcess {
     return `mqtt://127.0.0.1:${this.port}`
   }
 
-  /** autosaveS: how often Mosquitto saves its in-memory state (what a kill -9 loses is since the last save). */
-  async start(opts: { autosaveS?: number } = {}): Promise<this> {
+  /**
+   * autosaveS: how often Mosquitto saves its in-memory state (what a kill -9 loses is since the last save).
+   * tls / passwordFile / aclFile: a TLS listener with authentication and an ACL instead of an open one.
+   */
+  async start(opts: { autosaveS?: number; tls?: { ca: string; cert: string; key: string }; passwordFile?: string; aclFile?: string } = {}): Promise<this> {
     if (!this.port) this.port = await freePort()
     await mkdir(join(this.dir, 'data'), { recursive: true })
     const conf = join(this.dir, 'mosquitto.conf')
@@ -86,7 +89,11 @@ export class PrivateMosquitto extends ServerProcess {
         'max_inflight_messages 0',
         'set_tcp_nodelay true',
         `listener ${this.port} 127.0.0.1`,
-        'allow_anonymous true',
+        ...(opts.tls ? [`cafile ${opts.tls.ca}`, `certfile ${opts.tls.cert}`, `keyfile ${opts.tls.key}`] : []),
+        ...(opts.passwordFile ? [`password_file ${opts.passwordFile}`, 'allow_anonymous false'] : ['allow_anonymous true']),
+        ...(opts.aclFile ? [`acl_file ${opts.aclFile}`] : []),
+        // As root, Mosquitto drops to the mosquitto user, which cannot write our private temp dirs.
+        ...(process.getuid?.() === 0 ? ['user root'] : []),
         `log_dest file ${join(this.dir, 'mosquitto.log')}`,
         '',
       ].join('\n'),
