@@ -42,6 +42,15 @@ export const ErrorCodes = {
   STORE_EDGE_ERR_TSDB_UNAVAILABLE: { status: 503, message: 'the time-series database is not configured or not reachable' },
   STORE_EDGE_ERR_STORE_MISMATCH: { status: 400, message: 'payload storeId differs from the topic store' },
   STORE_EDGE_ERR_BROKER_UNAVAILABLE: { status: 503, message: 'the central MQTT broker is not reachable' },
+  // geofences, triggers, coupons, car park
+  STORE_EDGE_ERR_BAD_RULE: { status: 400, message: 'campaign rule is invalid' },
+  STORE_EDGE_ERR_BAD_GEOFENCE: { status: 400, message: 'geofence is invalid' },
+  STORE_EDGE_ERR_BAD_PLATE: { status: 400, message: 'not a valid Chinese licence plate' },
+  STORE_EDGE_ERR_BAD_LOCATION: { status: 400, message: 'location fix rejected (accuracy, speed or time)' },
+  STORE_EDGE_ERR_COUPON_INVALID: { status: 400, message: 'coupon code is malformed or its signature does not verify' },
+  STORE_EDGE_ERR_COUPON_EXPIRED: { status: 410, message: 'coupon has expired' },
+  STORE_EDGE_ERR_COUPON_REDEEMED: { status: 409, message: 'coupon was already redeemed' },
+  STORE_EDGE_ERR_VERSION_CONFLICT: { status: 409, message: 'the record changed since you read it (version mismatch)' },
 } as const satisfies Record<string, { status: number; message: string }>
 
 export type ErrorCode = keyof typeof ErrorCodes

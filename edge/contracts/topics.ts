@@ -19,16 +19,19 @@ export const topics = {
   storeHealth: (storeId: string) => `stores/${storeId}/health`,
   storeConfig: (storeId: string, part: 'zones' | 'triggers' | 'members' | 'cameras') =>
     `stores/${storeId}/config/${part}`,
+  /** Downlink, not retained: member-app location reports central forwards to the stores they may concern. */
+  storeLocations: (storeId: string) => `stores/${storeId}/locations`,
   /** ESPresense native: espresense/devices/{beaconId}/{room}; the room is the node's device id. */
   espresenseDevice: (beaconId: string, room: string) => `espresense/devices/${beaconId}/${room}`,
   /** OpenMQTTGateway native: {base}/{gateway}/BTtoMQTT/{mac}; the gateway name is the device id. */
   omgBt: (base: string, gateway: string, mac: string) => `${base}/${gateway}/BTtoMQTT/${mac}`,
 } as const
 
-/** Subscriptions the edge's ingest pipeline takes on its own broker (parking joins with the car-park issue). */
+/** Subscriptions the edge's ingest pipeline takes on its own broker. */
 export const INGEST_SUBSCRIPTIONS = [
   'sensors/+/ble',
   'sensors/+/wifi',
+  'sensors/+/parking',
   'sensors/+/status',
   'espresense/devices/+/+',
   'espresense/rooms/+/status',
@@ -74,6 +77,7 @@ export type StoreTopic =
   | { kind: 'health'; storeId: string }
   | { kind: 'coupon-request'; storeId: string }
   | { kind: 'config'; storeId: string; part: string }
+  | { kind: 'locations'; storeId: string }
 
 /** Parse an uplink or downlink topic `stores/{storeId}/…`; undefined when it is not part of the contract. */
 export function parseStoreTopic(topic: string): StoreTopic | undefined {
@@ -86,6 +90,7 @@ export function parseStoreTopic(topic: string): StoreTopic | undefined {
   if (p.length === 4 && p[2] === 'events' && /^[a-z][a-z0-9_-]{0,31}$/.test(p[3]!)) return { kind: 'event', storeId, type: p[3]! }
   if (p.length === 4 && p[2] === 'coupons' && p[3] === 'requests') return { kind: 'coupon-request', storeId }
   if (p.length === 4 && p[2] === 'config' && /^[a-z]+$/.test(p[3]!)) return { kind: 'config', storeId, part: p[3]! }
+  if (p.length === 3 && p[2] === 'locations') return { kind: 'locations', storeId }
   return undefined
 }
 

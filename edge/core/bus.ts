@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events'
 import type { Logger } from './logger.ts'
-import type { MinuteAggregate, PresenceEvent, Rejection, Sighting } from '../contracts/index.ts'
+import type { CouponRequest, GeofenceEvent, LocationReport, MinuteAggregate, ParkingEvent, PresenceEvent, Rejection, Sighting } from '../contracts/index.ts'
 
 /** Every event modules exchange, with its payload type. One emitX/onX pair per entry. */
 export interface BusEvents {
@@ -11,6 +11,12 @@ export interface BusEvents {
   presence: PresenceEvent
   deviceStatus: { deviceId: string; online: boolean; ts: number }
   aggregate: MinuteAggregate
+  /** A car-park gate event, normalised (plate already resolved to a member or hashed). */
+  parking: ParkingEvent & { plateValid: boolean }
+  /** A member-app location report (from central or the edge's own API). */
+  location: LocationReport
+  geofence: GeofenceEvent
+  couponRequest: CouponRequest
 }
 
 export type BusEventName = keyof BusEvents
@@ -40,6 +46,10 @@ export class EventBus {
   emitPresence(p: BusEvents['presence']) { this.emit('presence', p) }
   emitDeviceStatus(p: BusEvents['deviceStatus']) { this.emit('deviceStatus', p) }
   emitAggregate(p: BusEvents['aggregate']) { this.emit('aggregate', p) }
+  emitParking(p: BusEvents['parking']) { this.emit('parking', p) }
+  emitLocation(p: BusEvents['location']) { this.emit('location', p) }
+  emitGeofence(p: BusEvents['geofence']) { this.emit('geofence', p) }
+  emitCouponRequest(p: BusEvents['couponRequest']) { this.emit('couponRequest', p) }
 }
 
 export class BusSubscriber {
@@ -68,6 +78,10 @@ export class BusSubscriber {
   onPresence(fn: Listener<'presence'>) { return this.on('presence', fn) }
   onDeviceStatus(fn: Listener<'deviceStatus'>) { return this.on('deviceStatus', fn) }
   onAggregate(fn: Listener<'aggregate'>) { return this.on('aggregate', fn) }
+  onParking(fn: Listener<'parking'>) { return this.on('parking', fn) }
+  onLocation(fn: Listener<'location'>) { return this.on('location', fn) }
+  onGeofence(fn: Listener<'geofence'>) { return this.on('geofence', fn) }
+  onCouponRequest(fn: Listener<'couponRequest'>) { return this.on('couponRequest', fn) }
 
   off(): void {
     for (const [event, fn] of this.added.splice(0)) this.ee.off(event, fn)

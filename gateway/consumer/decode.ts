@@ -30,7 +30,7 @@ function firstError(check: { Errors(v: unknown): Iterable<{ path: string; messag
 /** Validate an uplink message against the contracts; never throws. */
 export function decodeUplink(topic: string, payload: Buffer): Uplink | UplinkRejection {
   const t = parseStoreTopic(topic)
-  if (!t || t.kind === 'config') return { reason: 'STORE_EDGE_ERR_TOPIC', detail: topic.slice(0, 200) }
+  if (!t || t.kind === 'config' || t.kind === 'locations') return { reason: 'STORE_EDGE_ERR_TOPIC', detail: topic.slice(0, 200) }
   if (payload.length > MAX_BYTES) return { reason: 'STORE_EDGE_ERR_PAYLOAD_TOO_LARGE', detail: `${payload.length} bytes` }
   let v: unknown
   try {

@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox'
+import { ParkingAggregate } from './marketing.ts'
 
 /** Uplink payloads, published under stores/{storeId}/… (see topics.ts). */
 export const SourceAggregate = Type.Object({
@@ -35,6 +36,7 @@ export const MinuteAggregate = Type.Object(
     minute: Type.Integer({ minimum: 0 }),
     sources: Type.Array(SourceAggregate),
     zones: Type.Array(ZoneAggregate),
+    parking: Type.Optional(ParkingAggregate),
   },
   { $id: 'MinuteAggregate', description: 'Published every minute on stores/{storeId}/agg.' },
 )
