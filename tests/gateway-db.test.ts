@@ -91,25 +91,26 @@ describe.each(engines)('gateway data on $name', (engine) => {
       const tables = await db.query<{ t: string }>(
         `select table_name as t from information_schema.tables where table_schema = 'public' order by 1`,
       )
-      expect(tables.map((r) => r.t)).toEqual(['api_tokens', 'audit_log', 'devices', 'schema_migrations', 'sessions', 'stores', 'users'])
+      expect(tables.map((r) => r.t)).toEqual(['api_tokens', 'audit_log', 'campaign_versions', 'campaigns', 'config_pushes', 'coupon_outbox', 'coupons', 'devices', 'geofence_events', 'geofences', 'member_beacons', 'member_plates', 'member_visits', 'members', 'schema_migrations', 'sessions', 'stores', 'users'])
     })
 
     it.runIf(engine.kind === 'postgres')('four replicas migrating at once apply each migration exactly once', async () => {
       const url = pgUrl(await freshPgDatabase())
-      // Versions 2 and 3 count their own executions: a second run of 3 would add a row.
+      // Two probe versions after the real ones count their own executions: a second run of the last would add a row.
+      const top = Math.max(...MIGRATIONS.map((m) => m.version))
       const migrations: Migration[] = [
         ...MIGRATIONS,
-        { version: 2, name: 'probe table', sql: 'create table mig_probe (n int)' },
-        { version: 3, name: 'probe row', sql: 'insert into mig_probe values (1)' },
+        { version: top + 1, name: 'probe table', sql: 'create table mig_probe (n int)' },
+        { version: top + 2, name: 'probe row', sql: 'insert into mig_probe values (1)' },
       ]
       const replicas = await Promise.all([1, 2, 3, 4].map(() => openDb({ url, poolMax: 2, log })))
       try {
         const results = await Promise.all(replicas.map((r) => migrate(r, log, migrations)))
         const all = results.flatMap((r) => r.applied).sort((a, b) => a - b)
-        expect(all).toEqual([1, 2, 3])
+        expect(all).toEqual(migrations.map((m) => m.version))
         const probe = replicas[0] as Db
         expect(await probe.query('select n from mig_probe')).toEqual([{ n: 1 }])
-        expect(await probe.query('select count(*) as c from schema_migrations')).toEqual([{ c: 3 }])
+        expect(await probe.query('select count(*) as c from schema_migrations')).toEqual([{ c: migrations.length }])
       } finally {
         await Promise.all(replicas.map((r) => r.close()))
       }

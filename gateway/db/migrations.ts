@@ -84,6 +84,153 @@ export const MIGRATIONS: readonly Migration[] = [
       create index audit_log_store_ts on audit_log (store_id, ts desc);
     `,
   },
+  {
+    version: 2,
+    name: 'members, geofences, campaigns and their versions, config pushes, geofence events, coupon ledger and outbox',
+    sql: `
+      -- Opted-in members. push: { provider: 'webhook' | 'wechat', openId?: string } (where to push coupons).
+      create table members (
+        ref text primary key,
+        display_name text not null default '',
+        tier int not null default 1,
+        tags text[] not null default '{}',
+        opted_in boolean not null default true,
+        push jsonb not null default '{}'::jsonb,
+        created_at timestamptz not null default now(),
+        updated_at timestamptz not null default now()
+      );
+      -- Only members' plates are stored, normalised (edge/contracts/plates.ts).
+      create table member_plates (
+        plate text primary key,
+        member_ref text not null references members(ref) on delete cascade,
+        created_at timestamptz not null default now()
+      );
+      create index member_plates_member on member_plates (member_ref);
+      -- Identities the member app advertises (ibeacon:<uuid>:<major>:<minor>).
+      create table member_beacons (
+        beacon_id text primary key,
+        member_ref text not null references members(ref) on delete cascade
+      );
+      create index member_beacons_member on member_beacons (member_ref);
+      -- Per store visit history, from geofence exit events (audience: first visit, lapsed N days).
+      create table member_visits (
+        member_ref text not null references members(ref) on delete cascade,
+        store_id text not null references stores(id) on delete cascade,
+        visits int not null default 0,
+        last_visit_at timestamptz,
+        primary key (member_ref, store_id)
+      );
+
+      -- Trade-area geofences; body is a Geofence (contracts). Soft-deleted so history stays readable.
+      create table geofences (
+        id text primary key,
+        store_id text not null references stores(id) on delete cascade,
+        body jsonb not null,
+        version int not null default 1,
+        deleted boolean not null default false,
+        created_at timestamptz not null default now(),
+        updated_at timestamptz not null default now()
+      );
+      create index geofences_store on geofences (store_id);
+
+      -- A campaign is one trigger rule plus its coupon; body is the current Campaign (contracts).
+      create table campaigns (
+        id text primary key,
+        name text not null,
+        current_version int not null,
+        body jsonb not null,
+        archived boolean not null default false,
+        created_at timestamptz not null default now(),
+        updated_at timestamptz not null default now()
+      );
+      -- Every version ever saved, immutable: the ledger applies the caps of the version a request names.
+      create table campaign_versions (
+        campaign_id text not null references campaigns(id) on delete cascade,
+        version int not null,
+        body jsonb not null,
+        created_by text not null,
+        created_at timestamptz not null default now(),
+        primary key (campaign_id, version)
+      );
+
+      -- The monotonic version of each retained config part pushed to each store.
+      create table config_pushes (
+        store_id text not null references stores(id) on delete cascade,
+        part text not null,
+        version bigint not null,
+        pushed_at timestamptz not null default now(),
+        primary key (store_id, part)
+      );
+
+      -- Geofence events from the edges (preview of rules over the last days, member-left checks, feed).
+      create table geofence_events (
+        id text primary key,
+        store_id text not null,
+        type text not null,
+        zone text not null,
+        zone_kind text not null,
+        source text not null,
+        subject text not null,
+        member_ref text,
+        ts timestamptz not null,
+        entered_at timestamptz not null,
+        dwell_s double precision,
+        body jsonb not null,
+        received_at timestamptz not null default now()
+      );
+      create index geofence_events_store_ts on geofence_events (store_id, ts);
+      create index geofence_events_member_ts on geofence_events (member_ref, ts) where member_ref is not null;
+
+      -- The coupon ledger. key is the request's idempotency key. status: issued (pushed to the
+      -- member), holdout (recorded, never pushed), rejected (reason says why: caps, budget, late...).
+      create table coupons (
+        key text primary key,
+        id uuid unique not null,
+        store_id text not null,
+        campaign_id text not null,
+        campaign_version int not null,
+        member_ref text not null,
+        exclusive_group text,
+        event_id text not null,
+        event_type text not null,
+        zone text not null,
+        source text not null,
+        event_ts timestamptz not null,
+        fired_at timestamptz not null,
+        local_day date not null,
+        status text not null check (status in ('issued', 'holdout', 'rejected')),
+        reason text,
+        code text,
+        expires_at timestamptz,
+        received_at timestamptz not null default now(),
+        push_status text check (push_status in ('pending', 'pushed', 'dead')),
+        pushed_at timestamptz,
+        redeemed_at timestamptz,
+        redeemed_store text,
+        redeemed_by text
+      );
+      create index coupons_member_campaign on coupons (member_ref, campaign_id, fired_at);
+      create index coupons_member_fired on coupons (member_ref, fired_at);
+      create index coupons_campaign_status on coupons (campaign_id, status);
+      create index coupons_received on coupons (received_at desc);
+
+      -- Transactional outbox: written in the ledger's transaction, drained by the push worker.
+      create table coupon_outbox (
+        id bigserial primary key,
+        coupon_key text not null references coupons(key) on delete cascade,
+        provider text not null,
+        status text not null default 'pending' check (status in ('pending', 'sent', 'dead')),
+        attempts int not null default 0,
+        next_attempt_at timestamptz not null default now(),
+        locked_until timestamptz,
+        last_error text,
+        created_at timestamptz not null default now(),
+        sent_at timestamptz,
+        unique (coupon_key, provider)
+      );
+      create index coupon_outbox_due on coupon_outbox (next_attempt_at) where status = 'pending';
+    `,
+  },
 ]
 
 /** Arbitrary, fixed: the advisory lock every gateway replica takes to migrate one at a time. */
