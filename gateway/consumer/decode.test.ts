@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { ErrorCodes, type EdgeHealth, type MinuteAggregate, type PresenceEvent } from '../../edge/contracts/index.ts'
+import { ErrorCodes, type CouponRequest, type EdgeHealth, type GeofenceEvent, type MinuteAggregate, type ParkingEvent, type PresenceEvent } from '../../edge/contracts/index.ts'
 import { decodeUplink, isRejection, type Uplink, type UplinkRejection } from './decode.ts'
 
 const minute = Date.UTC(2024, 4, 17, 9, 31)
@@ -39,11 +39,38 @@ describe('decodeUplink: accepted', () => {
     expect(accepted('stores/store-1/health', buf(health))).toEqual({ kind: 'health', storeId: 'store-1', health })
   })
 
-  it('other event types and coupon requests pass as "other", whatever their version', () => {
+  it('other event types pass as "other", whatever their version', () => {
     const cfg = { v: 1, part: 'zones', version: 3, ok: true, errors: [], ts: minute }
     expect(accepted('stores/store-1/events/config', buf(cfg))).toEqual({ kind: 'other', storeId: 'store-1', topic: 'stores/store-1/events/config', payload: cfg })
     expect(accepted('stores/store-1/events/camera', buf({ v: 7, x: 1 }))).toMatchObject({ kind: 'other', payload: { v: 7 } })
-    expect(accepted('stores/store-1/coupons/requests', buf({ member: 'm1' }))).toEqual({ kind: 'other', storeId: 'store-1', topic: 'stores/store-1/coupons/requests', payload: { member: 'm1' } })
+  })
+
+  const request: CouponRequest = {
+    v: 1,
+    key: 'a'.repeat(40),
+    storeId: 'store-1',
+    campaignId: 'c-welcome',
+    campaignVersion: 2,
+    memberRef: 'm-7',
+    event: { id: 'ev-1', type: 'enter', zone: 'carpark', source: 'plate', ts: minute },
+    firedAt: minute + 10,
+    localDay: '2024-05-17',
+    holdout: false,
+    priority: 100,
+  }
+  const geofence: GeofenceEvent = { v: 1, id: 'gf-00000001', type: 'exit', storeId: 'store-1', zone: 'beauty', zoneKind: 'indoor', source: 'ble', subject: 'member:m-7', memberRef: 'm-7', confidence: 0.9, enteredAt: minute, ts: minute + 60_000, dwellS: 60 }
+  const parking: ParkingEvent = { v: 1, id: 'p-1', type: 'exit', storeId: 'store-1', gate: 'north', ts: minute, subject: 'h:ab12', stayS: 7200 }
+
+  it('coupon requests, geofence and parking events against their schemas', () => {
+    expect(accepted('stores/store-1/coupons/requests', buf(request))).toEqual({ kind: 'coupon-request', storeId: 'store-1', request })
+    expect(accepted('stores/store-1/events/geofence', buf(geofence))).toEqual({ kind: 'geofence', storeId: 'store-1', event: geofence })
+    expect(accepted('stores/store-1/events/parking', buf(parking))).toEqual({ kind: 'parking', storeId: 'store-1', event: parking })
+    expect(rejected('stores/store-1/coupons/requests', buf({ member: 'm1' })).reason).toBe('STORE_EDGE_ERR_SCHEMA_VERSION')
+    expect(rejected('stores/store-1/coupons/requests', buf({ ...request, key: 'not-hex' }))).toMatchObject({ reason: 'STORE_EDGE_ERR_SCHEMA', detail: expect.stringContaining('/key') })
+    expect(rejected('stores/store-2/coupons/requests', buf(request)).reason).toBe('STORE_EDGE_ERR_STORE_MISMATCH')
+    expect(rejected('stores/store-1/events/geofence', buf({ ...geofence, type: 'left' })).reason).toBe('STORE_EDGE_ERR_SCHEMA')
+    expect(rejected('stores/store-2/events/geofence', buf(geofence)).reason).toBe('STORE_EDGE_ERR_STORE_MISMATCH')
+    expect(rejected('stores/store-1/events/parking', buf({ ...parking, v: 2 })).reason).toBe('STORE_EDGE_ERR_SCHEMA_VERSION')
   })
 
   it('store ids with spaces and non-ASCII are topic levels like any other', () => {
@@ -125,7 +152,7 @@ describe('decodeUplink: never throws', () => {
           expect(Object.keys(ErrorCodes)).toContain(r.reason)
           expect(typeof r.detail).toBe('string')
         } else {
-          expect(['agg', 'presence', 'health', 'other']).toContain(r.kind)
+          expect(['agg', 'presence', 'health', 'other', 'coupon-request', 'geofence', 'parking']).toContain(r.kind)
           expect(t.startsWith(`stores/${r.storeId}/`)).toBe(true)
         }
       }),

@@ -1,7 +1,10 @@
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import {
+  CouponRequest,
   EdgeHealth,
+  GeofenceEvent,
   MinuteAggregate,
+  ParkingEvent,
   PresenceEvent,
   parseStoreTopic,
   type ErrorCode,
@@ -12,13 +15,24 @@ export type Uplink =
   | { kind: 'agg'; storeId: string; agg: MinuteAggregate }
   | { kind: 'presence'; storeId: string; event: PresenceEvent }
   | { kind: 'health'; storeId: string; health: EdgeHealth }
-  /** Other event types (config answers, later camera/parking) and coupon requests: accepted, not yet stored. */
+  /** `coupons/requests`: decided by the ledger, acknowledged once its transaction committed. */
+  | { kind: 'coupon-request'; storeId: string; request: CouponRequest }
+  /** `events/geofence`: stored (member-left checks, visit history, preview) and shown live. */
+  | { kind: 'geofence'; storeId: string; event: GeofenceEvent }
+  /** `events/parking`: gate events after normalisation (counted; the minute figures come with the aggregate). */
+  | { kind: 'parking'; storeId: string; event: ParkingEvent }
+  /** Other event types (config answers, later camera): accepted, not stored. */
   | { kind: 'other'; storeId: string; topic: string; payload: unknown }
 export type UplinkRejection = { reason: ErrorCode; detail: string }
 
 const checkAgg = TypeCompiler.Compile(MinuteAggregate)
 const checkPresence = TypeCompiler.Compile(PresenceEvent)
 const checkHealth = TypeCompiler.Compile(EdgeHealth)
+const checkCoupon = TypeCompiler.Compile(CouponRequest)
+const checkGeofence = TypeCompiler.Compile(GeofenceEvent)
+const checkParking = TypeCompiler.Compile(ParkingEvent)
+/** Event types with a schema of their own; any other type passes as 'other' whatever its version. */
+const TYPED_EVENTS = new Set(['presence', 'geofence', 'parking'])
 
 const MAX_BYTES = 1024 * 1024
 
@@ -40,7 +54,7 @@ export function decodeUplink(topic: string, payload: Buffer): Uplink | UplinkRej
   }
   const version = (v as { v?: unknown } | null)?.v
   if (typeof v !== 'object' || v === null) return { reason: 'STORE_EDGE_ERR_SCHEMA', detail: 'not an object' }
-  if (t.kind !== 'coupon-request' && !(t.kind === 'event' && t.type !== 'presence') && version !== 1) {
+  if (!(t.kind === 'event' && !TYPED_EVENTS.has(t.type)) && version !== 1) {
     return { reason: 'STORE_EDGE_ERR_SCHEMA_VERSION', detail: `v=${JSON.stringify(version)}` }
   }
   switch (t.kind) {
@@ -58,9 +72,21 @@ export function decodeUplink(topic: string, payload: Buffer): Uplink | UplinkRej
         if (!checkPresence.Check(v)) return { reason: 'STORE_EDGE_ERR_SCHEMA', detail: firstError(checkPresence, v) }
         return { kind: 'presence', storeId: t.storeId, event: v }
       }
+      if (t.type === 'geofence') {
+        if (!checkGeofence.Check(v)) return { reason: 'STORE_EDGE_ERR_SCHEMA', detail: firstError(checkGeofence, v) }
+        if (v.storeId !== t.storeId) return { reason: 'STORE_EDGE_ERR_STORE_MISMATCH', detail: `${v.storeId} on ${t.storeId}` }
+        return { kind: 'geofence', storeId: t.storeId, event: v }
+      }
+      if (t.type === 'parking') {
+        if (!checkParking.Check(v)) return { reason: 'STORE_EDGE_ERR_SCHEMA', detail: firstError(checkParking, v) }
+        if (v.storeId !== t.storeId) return { reason: 'STORE_EDGE_ERR_STORE_MISMATCH', detail: `${v.storeId} on ${t.storeId}` }
+        return { kind: 'parking', storeId: t.storeId, event: v }
+      }
       return { kind: 'other', storeId: t.storeId, topic, payload: v }
     case 'coupon-request':
-      return { kind: 'other', storeId: t.storeId, topic, payload: v }
+      if (!checkCoupon.Check(v)) return { reason: 'STORE_EDGE_ERR_SCHEMA', detail: firstError(checkCoupon, v) }
+      if (v.storeId !== t.storeId) return { reason: 'STORE_EDGE_ERR_STORE_MISMATCH', detail: `${v.storeId} on ${t.storeId}` }
+      return { kind: 'coupon-request', storeId: t.storeId, request: v }
   }
 }
 

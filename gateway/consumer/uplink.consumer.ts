@@ -1,10 +1,10 @@
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt'
-import { UPLINK_SUBSCRIPTIONS } from '../../edge/contracts/index.ts'
+import { UPLINK_SUBSCRIPTIONS, type CouponRequest, type GeofenceEvent } from '../../edge/contracts/index.ts'
 import type { GatewayConfig } from '../core/config.ts'
 import type { Logger } from '../core/logger.ts'
 import type { GatewayMetrics } from '../core/metrics.ts'
 import type { GatewayModule } from '../core/module.ts'
-import { aggregateLines, healthLines } from '../tsdb/lines.ts'
+import { aggregateLines, healthLines, parkingLines } from '../tsdb/lines.ts'
 import type { TsdbWriter } from '../tsdb/tsdb.writer.ts'
 import { decodeUplink, isRejection, type Uplink } from './decode.ts'
 import { baseMqttOptions } from './mqtt-options.ts'
@@ -19,6 +19,15 @@ interface PendingAck {
 
 type SendPacket = (packet: { cmd: string }, cb?: (err?: Error) => void, ...rest: unknown[]) => void
 
+/** Where coupon requests and geofence events go (the coupon ledger); each resolves once committed. */
+export interface LedgerPort {
+  requestCoupon(req: CouponRequest): Promise<unknown>
+  recordGeofenceEvent(e: GeofenceEvent): Promise<unknown>
+}
+
+const RETRY_MIN_MS = 100
+const RETRY_MAX_MS = 5000
+
 /**
  * The durable uplink consumer: one MQTT 5 persistent session per replica, subscribed with
  * `$share/{group}/stores/+/…` so the broker hands each message to exactly one replica.
@@ -28,6 +37,12 @@ type SendPacket = (packet: { cmd: string }, cb?: (err?: Error) => void, ...rest:
  * and redelivered points overwrite themselves (event-time timestamps). Receive Maximum bounds the
  * messages in flight, so a slow TSDB slows the broker down instead of filling our memory.
  * PUBACKs are sent in the order the PUBLISHes arrived (MQTT-4.6.0-2).
+ *
+ * Coupon requests and geofence events go to the ledger the same way: PUBACK only after its
+ * transaction committed, so a kill -9 between receipt and commit means redelivery, and the
+ * idempotency key makes the redelivery answer the first outcome. One member's messages are
+ * applied in arrival order (a chain per member); a failing database is retried with backoff while
+ * the message stays unacknowledged.
  */
 export class UplinkConsumer implements GatewayModule {
   readonly name = 'uplink-consumer'
@@ -36,6 +51,9 @@ export class UplinkConsumer implements GatewayModule {
   private head = 0
   private gen = 0
   private current?: PendingAck
+  private stopping = false
+  /** The tail of each member's chain of ledger work (arrival order per member). */
+  private chains = new Map<string, Promise<void>>()
 
   /** Called for every accepted message (store registry, stats). */
   onUplink?: (u: Uplink) => void
@@ -46,6 +64,7 @@ export class UplinkConsumer implements GatewayModule {
     private readonly writer: TsdbWriter | undefined,
     private readonly metrics: GatewayMetrics,
     private readonly log: Logger,
+    private readonly ledger?: LedgerPort,
   ) {}
 
   get connected(): boolean {
@@ -160,12 +179,50 @@ export class UplinkConsumer implements GatewayModule {
     }
     this.metrics.uplinkMessages.inc({ kind: u.kind })
     this.onUplink?.(u)
-    const lines = u.kind === 'agg' ? aggregateLines(u.agg, u.storeId) : u.kind === 'health' ? healthLines(u.health, u.storeId) : []
+    const ledger = this.ledger
+    if (ledger && u.kind === 'coupon-request') {
+      const r = u.request
+      return this.inOrder(r.memberRef, `coupon request ${r.key}`, () => ledger.requestCoupon(r), done)
+    }
+    if (ledger && u.kind === 'geofence') {
+      const e = u.event
+      return this.inOrder(e.memberRef ?? e.subject, `geofence event ${e.id}`, () => ledger.recordGeofenceEvent(e), done)
+    }
+    const lines = u.kind === 'agg' ? [...aggregateLines(u.agg, u.storeId), ...parkingLines(u.agg, u.storeId)] : u.kind === 'health' ? healthLines(u.health, u.storeId) : []
     if (lines.length && this.writer) this.writer.enqueue(lines, done)
     else done()
   }
 
+  /**
+   * Runs fn after the member's earlier work, retrying with backoff until it commits; done() then
+   * releases the PUBACK. Stopping abandons the retries: the message stays unacknowledged.
+   */
+  private inOrder(member: string, what: string, fn: () => Promise<unknown>, done: () => void): void {
+    const run = async () => {
+      for (let wait = RETRY_MIN_MS; ; wait = Math.min(RETRY_MAX_MS, wait * 2)) {
+        if (this.stopping) return
+        try {
+          await fn()
+          return done()
+        } catch (err) {
+          this.log.warn({ err, what, retryInMs: wait }, 'ledger write failed; retrying (the message stays unacknowledged)')
+          await new Promise((r) => setTimeout(r, wait * (0.5 + Math.random() / 2)).unref())
+        }
+      }
+    }
+    const tail = (this.chains.get(member) ?? Promise.resolve()).then(run)
+    this.chains.set(member, tail)
+    void tail.finally(() => {
+      if (this.chains.get(member) === tail) this.chains.delete(member)
+    })
+  }
+
   async stop(): Promise<void> {
+    // Ledger work under way commits and is acknowledged on the still-open connection (bounded wait).
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([Promise.allSettled([...this.chains.values()]), new Promise((r) => (timer = setTimeout(r, 5000)))])
+    clearTimeout(timer)
+    this.stopping = true
     // A clean DISCONNECT keeps the session (and its unacknowledged messages) at the broker.
     await this.client?.endAsync().catch(() => undefined)
   }

@@ -56,6 +56,31 @@ export const GatewayConfigSchema = Type.Object({
     url: Type.String({ default: '', description: 'PostgreSQL URL; empty: embedded PGlite in {dataDir}/db.' }),
     poolMax: Type.Integer({ default: 10, minimum: 1, description: 'Connections in the pool.' }),
   }),
+  coupons: obj({
+    signingKeyFile: Type.String({ default: '', description: 'PEM (PKCS#8) Ed25519 private key that signs coupon codes; empty: generated once into {dataDir}/coupon-signing-key.pem (mode 0600). Replicas may share one key or each have their own (public keys are registered in the database).' }),
+    defaultProvider: Type.Union([Type.Literal('webhook'), Type.Literal('wechat')], { default: 'webhook', description: 'Push provider for members without a preference.' }),
+    statsIntervalMs: Type.Integer({ default: 10_000, minimum: 1000, description: 'How often the per-minute coupon figures are recounted from the ledger and written to the TSDB.' }),
+    push: obj({
+      enabled: Type.Boolean({ default: true, description: 'Run the outbox worker on this replica (off: coupons are decided and queued, pushed by another replica or later).' }),
+      concurrency: Type.Integer({ default: 64, minimum: 1, maximum: 10_000, description: 'Pushes in flight at most.' }),
+      batch: Type.Integer({ default: 200, minimum: 1, maximum: 10_000, description: 'Outbox rows claimed per query.' }),
+      pollMs: Type.Integer({ default: 500, minimum: 10, description: 'Outbox polling period when idle (a local decision wakes the worker at once).' }),
+      leaseMs: Type.Integer({ default: 60_000, minimum: 1000, description: 'How long a claimed row is reserved for this replica; must exceed timeoutMs.' }),
+      timeoutMs: Type.Integer({ default: 10_000, minimum: 100, description: 'Provider request timeout.' }),
+      maxAttempts: Type.Integer({ default: 8, minimum: 1, maximum: 100, description: 'Attempts before a push goes to the dead letter.' }),
+      backoffBaseMs: Type.Integer({ default: 1000, minimum: 1, description: 'Backoff after the first failure; doubles per attempt, full jitter.' }),
+      backoffMaxMs: Type.Integer({ default: 300_000, minimum: 1, description: 'Backoff ceiling.' }),
+    }),
+    webhook: obj({
+      url: Type.String({ default: '', description: 'HTTPS endpoint that receives coupons (POST JSON, HMAC-signed); empty: the webhook provider is off.' }),
+      secret: Type.String({ default: '', description: 'HMAC-SHA256 secret of the webhook signature (use STORE_EDGE_GW_COUPONS_WEBHOOK_SECRET).' }),
+    }),
+    wechat: obj({
+      baseUrl: Type.String({ default: 'https://api.weixin.qq.com', description: 'WeChat API base (or a proxy speaking the same API).' }),
+      appId: Type.String({ default: '', description: 'Official Account appid; empty: the WeChat provider is off.' }),
+      appSecret: Type.String({ default: '', description: 'Official Account secret (use STORE_EDGE_GW_COUPONS_WECHAT_APP_SECRET).' }),
+    }),
+  }),
   window: obj({
     hours: Type.Number({ default: 24, minimum: 1, maximum: 72, description: 'Minutes of history kept in memory per store for live views.' }),
     maxStores: Type.Integer({ default: 20_000, minimum: 1, description: 'Stores kept in the window at most.' }),
@@ -126,6 +151,11 @@ export function resolveGatewayConfig(input: unknown, env: NodeJS.ProcessEnv = {}
     if (u && !/^https?:\/\/[^\s]+$/.test(u)) problems.push(`  ${p}: must be an http(s) URL`)
   }
   if (cfg.database.url && !/^postgres(ql)?:\/\//.test(cfg.database.url)) problems.push('  /database/url: must be a postgres:// URL')
+  const cp = cfg.coupons
+  if (cp.webhook.url && !/^https?:\/\/[^\s]+$/.test(cp.webhook.url)) problems.push('  /coupons/webhook/url: must be an http(s) URL')
+  if (cp.webhook.url && !cp.webhook.secret) problems.push('  /coupons/webhook/secret: a webhook needs a secret to sign with')
+  if (cp.wechat.appId && !cp.wechat.appSecret) problems.push('  /coupons/wechat/appSecret: required with appId')
+  if (cp.push.leaseMs <= cp.push.timeoutMs) problems.push('  /coupons/push/leaseMs: must exceed /coupons/push/timeoutMs (a lease must outlive the push it covers)')
   // mqtt.js falls back to plain TCP for a scheme it does not know, so a typo would connect somewhere odd.
   if (cfg.mqtt.url && !/^(mqtts?|tcp|tls|ssl|wss?):\/\/[^\s/]+/.test(cfg.mqtt.url)) problems.push('  /mqtt/url: must be an mqtt://, mqtts://, ws:// or wss:// URL')
   if (problems.length) throw new StoreEdgeError('STORE_EDGE_ERR_CONFIG_INVALID', `\n${problems.join('\n')}`)

@@ -231,6 +231,37 @@ export const MIGRATIONS: readonly Migration[] = [
       create index coupon_outbox_due on coupon_outbox (next_attempt_at) where status = 'pending';
     `,
   },
+  {
+    version: 3,
+    name: 'coupon signing public keys; ledger indexes for the push, redemption and exclusive-group queries',
+    sql: `
+      -- Public halves of the Ed25519 keys that sign coupon codes (every replica registers its own);
+      -- private keys never enter the database. kid: first 8 hex of sha256(raw public key).
+      create table coupon_signing_keys (
+        kid text primary key,
+        alg text not null default 'Ed25519',
+        public_key_pem text not null,
+        created_at timestamptz not null default now(),
+        retired_at timestamptz
+      );
+      create index coupons_pushed_at on coupons (pushed_at) where pushed_at is not null;
+      create index coupons_redeemed_at on coupons (redeemed_at) where redeemed_at is not null;
+      create index coupons_member_group on coupons (member_ref, exclusive_group, fired_at) where exclusive_group is not null;
+      create index coupons_campaign_received on coupons (campaign_id, received_at);
+      -- When a push was given up (the dead letter), for the per-minute figures.
+      alter table coupon_outbox add column dead_at timestamptz;
+      create index coupon_outbox_dead_at on coupon_outbox (dead_at) where dead_at is not null;
+    `,
+  },
+  {
+    version: 4,
+    name: 'store location (where the marketing map centres); audit lookups by target (a campaign’s history)',
+    sql: `
+      -- { lat, lng } of the store; null until someone sets it.
+      alter table stores add column location jsonb;
+      create index audit_log_target on audit_log (target, id desc) where target is not null;
+    `,
+  },
 ]
 
 /** Arbitrary, fixed: the advisory lock every gateway replica takes to migrate one at a time. */

@@ -9,6 +9,20 @@ export type LiveEvent =
   | { type: 'agg'; storeId: string; point: StorePoint }
   | { type: 'presence'; storeId: string; data: { type: string; zone: string; fromZone?: string; source: string; ts: number; dwellS?: number } }
   | { type: 'health'; storeId: string; data: { status: 'online' | 'offline'; ts: number } }
+  /** A ledger decision or push outcome (coupons:read). */
+  | { type: 'coupon'; storeId: string; data: CouponLiveData }
+  /** A geofence event; `member` says whether a member was recognised, never who (footfall:read or campaigns:read). */
+  | { type: 'geofence'; storeId: string; data: { type: string; zone: string; zoneKind: string; source: string; member: boolean; ts: number; dwellS?: number } }
+
+export interface CouponLiveData {
+  key: string
+  campaignId: string
+  memberRef: string
+  status: 'issued' | 'holdout' | 'rejected'
+  reason?: string
+  pushStatus?: 'pending' | 'pushed' | 'dead'
+  ts: number
+}
 
 export interface LiveSubscriber {
   /** Whether this subscriber may see the event (permission and store scope). */
@@ -58,10 +72,18 @@ export class LiveHub {
     } else if (u.kind === 'health') {
       this.window.setHealth(u.storeId, u.health)
       e = { type: 'health', storeId: u.storeId, data: { status: u.health.status, ts: u.health.ts } }
+    } else if (u.kind === 'geofence') {
+      const g = u.event
+      e = { type: 'geofence', storeId: u.storeId, data: { type: g.type, zone: g.zone, zoneKind: g.zoneKind, source: g.source, member: !!g.memberRef, ts: g.ts, dwellS: g.dwellS } }
     }
     if (!known && this.window.get(u.storeId)) this.onStoreSeen?.(u.storeId)
     this.metrics.windowStores.set(this.window.size)
     if (e) this.broadcast(e)
+  }
+
+  /** Events that do not come from the uplink (the coupon feed). */
+  publish(e: LiveEvent): void {
+    this.broadcast(e)
   }
 
   private broadcast(e: LiveEvent): void {

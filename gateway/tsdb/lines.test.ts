@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import type { EdgeHealth, MinuteAggregate } from '../../edge/contracts/index.ts'
-import { aggregateLines, healthLines, tagValue } from './lines.ts'
+import { aggregateLines, couponLines, healthLines, parkingLines, tagValue } from './lines.ts'
 
 interface ParsedLine {
   measurement: string
@@ -168,5 +168,20 @@ describe('tagValue escaping', () => {
       }),
       { numRuns: 500 },
     )
+  })
+})
+
+describe('parkingLines and couponLines', () => {
+  const minute = Date.UTC(2024, 4, 17, 9, 31)
+  const base: MinuteAggregate = { v: 1, storeId: 's', minute, sources: [], zones: [] }
+
+  it('parking: arrivals, departures and occupancy at the minute, only when the aggregate has them', () => {
+    expect(parkingLines(base, 'store 1')).toEqual([])
+    expect(parkingLines({ ...base, parking: { arrivals: 3, departures: 1, occupancy: 42 } }, 'store 1')).toEqual([`parking,store=store\\ 1 arrivals=3i,departures=1i,occupancy=42i ${minute}`])
+  })
+
+  it('coupons: every field written (zeros too) so a recount overwrites the whole point', () => {
+    const line = couponLines({ minute, campaignId: 'c=1', storeId: 's', requested: 5, issued: 2, holdout: 1, rejected: 2, pushed: 0, dead: 0, redeemed: 0 })
+    expect(line).toBe(`coupons,campaign=c\\=1,store=s requested=5i,issued=2i,holdout=1i,rejected=2i,pushed=0i,dead=0i,redeemed=0i ${minute}`)
   })
 })

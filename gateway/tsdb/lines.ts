@@ -8,7 +8,8 @@ import { Measurements, Tags, type EdgeHealth, type MinuteAggregate } from '../..
  *
  * What VictoriaMetrics names them (measurement_field): occupancy_value|enters|exits{store,zone,source},
  * visitors_visitors|passers_by|unique|repeat|randomized|sightings{store,source}, dwell_p50_s|p90_s|count{store,zone},
- * edge_health_up|devices_online|uptime_s{store}.
+ * edge_health_up|devices_online|uptime_s{store}, parking_arrivals|departures|occupancy{store},
+ * coupons_requested|issued|holdout|rejected|pushed|dead|redeemed{campaign,store}.
  */
 
 /**
@@ -55,6 +56,44 @@ export function aggregateLines(agg: MinuteAggregate, storeId: string): string[] 
     }
   }
   return out
+}
+
+/** The car park's minute figures, when the aggregate carries them. */
+export function parkingLines(agg: MinuteAggregate, storeId: string): string[] {
+  const p = agg.parking
+  if (!p) return []
+  return [`${Measurements.parking},${Tags.store}=${tagValue(storeId)} ${int('arrivals', p.arrivals)},${int('departures', p.departures)},${int('occupancy', p.occupancy)} ${agg.minute}`]
+}
+
+/** One minute of one campaign at one store, counted from the ledger (see coupon-stats.ts). */
+export interface CouponMinute {
+  minute: number
+  campaignId: string
+  storeId: string
+  requested: number
+  issued: number
+  holdout: number
+  rejected: number
+  pushed: number
+  dead: number
+  redeemed: number
+}
+
+/**
+ * Every field is always written, zeros included: a recount of a minute then overwrites the whole
+ * point (a later push or redemption changes an earlier minute's figures only by rewriting it).
+ */
+export function couponLines(m: CouponMinute): string {
+  const fields = [
+    int('requested', m.requested),
+    int('issued', m.issued),
+    int('holdout', m.holdout),
+    int('rejected', m.rejected),
+    int('pushed', m.pushed),
+    int('dead', m.dead),
+    int('redeemed', m.redeemed),
+  ].join(',')
+  return `${Measurements.coupons},${Tags.campaign}=${tagValue(m.campaignId)},${Tags.store}=${tagValue(m.storeId)} ${fields} ${m.minute}`
 }
 
 export function healthLines(h: EdgeHealth, storeId: string): string[] {

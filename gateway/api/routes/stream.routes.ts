@@ -23,7 +23,7 @@ export function streamRoutes(ctx: ApiContext) {
       {
         schema: {
           tags: ['live'],
-          summary: 'Server-Sent Events: agg, presence, health (and hello on connect)',
+          summary: 'Server-Sent Events: agg, presence, health, geofence, coupon (and hello on connect)',
           querystring: Type.Object({ stores: Type.Optional(Type.String({ maxLength: 10_000, description: 'Comma-separated store ids (default: all in scope)' })) }),
           response: errors(401, 403),
         },
@@ -37,6 +37,9 @@ export function streamRoutes(ctx: ApiContext) {
         if (outOfScope?.length) throw new StoreEdgeError('STORE_EDGE_ERR_FORBIDDEN', `outside your scope: ${outOfScope.slice(0, 5).join(', ')}`)
         const only = wanted ? new Set(wanted) : undefined
         const footfall = can(p, 'footfall:read')
+        const coupons = can(p, 'coupons:read')
+        const geofences = footfall || can(p, 'campaigns:read')
+        const allowed = (e: LiveEvent) => (e.type === 'health' ? true : e.type === 'coupon' ? coupons : e.type === 'geofence' ? geofences : footfall)
 
         reply.hijack()
         const res = reply.raw
@@ -53,7 +56,7 @@ export function streamRoutes(ctx: ApiContext) {
           res.end()
         }
         const unsubscribe = ctx.hub.subscribe({
-          accepts: (e: LiveEvent) => (only ? only.has(e.storeId) : inScope(p, e.storeId)) && (e.type === 'health' || footfall),
+          accepts: (e: LiveEvent) => (only ? only.has(e.storeId) : inScope(p, e.storeId)) && allowed(e),
           send: (e: LiveEvent) => {
             if (closed) return
             if (res.writableLength > MAX_BUFFERED_BYTES) return close()
