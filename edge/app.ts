@@ -19,6 +19,8 @@ import { DevicesModule } from './broker/devices.module.ts'
 import { ApiModule } from './api/api.module.ts'
 import { UplinkModule } from './uplink/uplink.module.ts'
 import { DownlinkModule } from './downlink/downlink.module.ts'
+import { GeofenceModule } from './geofence/geofence.module.ts'
+import { TriggerModule } from './triggers/trigger.module.ts'
 
 export interface EdgeAppOptions {
   config: EdgeConfig
@@ -65,6 +67,9 @@ export class EdgeApp {
   /** Present when `uplink.url` is set. */
   uplink?: UplinkModule
   downlink!: DownlinkModule
+  geofence!: GeofenceModule
+  /** Present when `triggers.enabled`. */
+  triggers?: TriggerModule
   private modules: EdgeModule[] = []
   private healthTimer?: NodeJS.Timeout
   readonly moduleStatus = new Map<string, 'up' | 'failed' | 'stopped'>()
@@ -111,7 +116,24 @@ export class EdgeApp {
       this.uplink = new UplinkModule(cfg, this.broker, this.metrics, this.clock, child('uplink'))
       this.uplink.onDownlink = (part, payload) => this.downlink.apply(part, payload)
     }
-    this.modules = [this.broker, new IngestModule(this.broker, this.pipeline), ...(this.uplink ? [this.uplink] : []), this.downlink, this.devices, this.presence, this.api]
+    // Presence, gate events and location reports → geofence events → campaigns → coupon requests.
+    this.geofence = new GeofenceModule(cfg, this.bus, this.metrics, this.clock, child('geofence'), publish, this.downlink)
+    const geofence = this.geofence
+    if (cfg.triggers.enabled) {
+      this.triggers = new TriggerModule(cfg, this.bus, this.metrics, this.clock, child('triggers'), publish, this.downlink, (subject, ts) => geofence.visitOf(subject, ts))
+    }
+    if (this.uplink) this.uplink.onLocations = (payload) => geofence.acceptPayload(payload)
+    this.modules = [
+      this.broker,
+      new IngestModule(this.broker, this.pipeline),
+      ...(this.uplink ? [this.uplink] : []),
+      this.downlink,
+      ...(this.triggers ? [this.triggers] : []),
+      this.geofence,
+      this.devices,
+      this.presence,
+      this.api,
+    ]
 
     for (const m of this.modules) {
       try {

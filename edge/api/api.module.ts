@@ -7,6 +7,7 @@ import { buildHttp } from './http.ts'
 import { healthRoutes } from './routes/health.ts'
 import { presenceRoutes } from './routes/presence.ts'
 import { merakiWebhookRoutes } from './routes/meraki.route.ts'
+import { locationRoutes } from './routes/locations.route.ts'
 
 /** The edge's local HTTP API: /health, /metrics, /v1/presence, /v1/stats, and the Meraki webhook. */
 export class ApiModule implements EdgeModule {
@@ -24,6 +25,14 @@ export class ApiModule implements EdgeModule {
     const app = buildHttp(this.log)
     await app.register(healthRoutes, { edge: this.edge })
     await app.register(presenceRoutes, { edge: this.edge })
+    const edge = this.edge
+    await app.register(locationRoutes, {
+      accept: (report) => {
+        if (edge.moduleStatus.get('geofence') !== 'up') return undefined
+        edge.bus.emitLocation(report) // synchronous: the geofence module has handled it on return
+        return edge.geofence.locationResults.get(report)
+      },
+    })
     const meraki = this.cfg.webhooks.meraki
     if (meraki.enabled) {
       const edge = this.edge

@@ -143,6 +143,46 @@ export const EdgeConfigSchema = Type.Object({
     },
     { default: {} },
   ),
+  geofence: Type.Object(
+    {
+      minDwellS: Type.Object(
+        {
+          indoor: Type.Number({ default: 10, minimum: 0, description: 'Indoor zones: a stay shorter than this (seconds) never enters (walking past a counter is not a visit to it).' }),
+          carpark: Type.Number({ default: 0, minimum: 0, description: 'Car park: seconds after the gate entry before the stay enters (0: at the gate).' }),
+          tradeArea: Type.Number({ default: 0, minimum: 0, description: 'Trade-area geofences: seconds inside before the stay enters (0: the first fix clearly inside).' }),
+        },
+        { default: {} },
+      ),
+      flapWindowS: Type.Number({
+        default: 60,
+        minimum: 0,
+        description: 'A non-explicit exit (presence lost the phone, it moved zone) is held this long; a return within it cancels the exit instead of emitting exit + enter. Explicit exits (gate, GPS clearly outside) are not held.',
+      }),
+      staleAfterS: Type.Object(
+        {
+          indoor: Type.Number({ default: 12 * 3600, minimum: 60, description: 'An indoor stay with no presence news for this long ends (a safety net: presence reports exits itself).' }),
+          carpark: Type.Number({ default: 24 * 3600, minimum: 60, description: 'A car-park stay without a gate exit for this long ends (the exit read was missed).' }),
+          tradeArea: Type.Number({ default: 2 * 3600, minimum: 60, description: 'A trade-area stay with no fix inside for this long ends.' }),
+        },
+        { default: {} },
+      ),
+      visitGapS: Type.Number({ default: 30 * 60, minimum: 0, description: 'A store visit (the zones reached, for rules like “left the car park after the cosmetics floor”) ends after this long in no indoor zone and not in the car park.' }),
+      maxAccuracyM: Type.Number({ default: 500, exclusiveMinimum: 0, description: 'Location fixes less accurate than this (metres) are rejected.' }),
+      maxSpeedMps: Type.Number({ default: 70, exclusiveMinimum: 0, description: 'Location fixes implying a faster move from the last accepted fix (beyond both accuracy circles) are rejected, m/s (70 ≈ 250 km/h).' }),
+      speedResetAfter: Type.Integer({ default: 3, minimum: 1, description: 'This many speed rejections in a row accept the latest fix as the new anchor (the old anchor was the outlier).' }),
+      maxFixAgeS: Type.Integer({ default: 3600, minimum: 1, description: 'Location fixes older than this (seconds) are rejected.' }),
+      maxFixFutureS: Type.Integer({ default: 60, minimum: 0, description: 'Location fixes further than this in the future (seconds) are rejected.' }),
+      includeNonMembers: Type.Boolean({ default: true, description: 'Emit geofence events for subjects that are not members (hashed phones, unregistered cars), for the zone funnel. Random-address phones are never followed.' }),
+      maxSubjects: Type.Integer({ default: 200_000, minimum: 100, description: 'Subjects tracked at most; the least recently heard of are forgotten first.' }),
+    },
+    { default: {} },
+  ),
+  triggers: Type.Object(
+    {
+      enabled: Type.Boolean({ default: true, description: 'Evaluate campaigns (config/triggers) on geofence events and publish coupon requests on stores/{storeId}/coupons/requests.' }),
+    },
+    { default: {} },
+  ),
   zones: Type.Array(ZoneConfig, { default: [], description: 'Zones of the store.' }),
   sensors: Type.Array(SensorConfig, { default: [], description: 'Sensors and the zone each is placed in.' }),
 })

@@ -73,6 +73,32 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
     uplinkSent: new Counter({ name: 'store_edge_uplink_sent_total', help: 'Messages acknowledged by the central broker.', registers: r }),
     uplinkDropped: new Counter({ name: 'store_edge_uplink_dropped_total', help: 'Messages dropped because the spool was full (spoolMaxEntries).', registers: r }),
     uplinkReplayed: new Counter({ name: 'store_edge_uplink_replayed_total', help: 'Messages sent again after a reconnect (the replay window).', registers: r }),
+    geofenceEvents: new Counter({
+      name: 'store_edge_geofence_events_total',
+      help: 'Geofence events emitted, by type (enter, dwell, exit), zone kind and source.',
+      labelNames: ['type', 'kind', 'source'] as const,
+      registers: r,
+    }),
+    geofenceFlapsSuppressed: new Counter({ name: 'store_edge_geofence_flaps_suppressed_total', help: 'Exits cancelled because the subject came back within the flap window.', registers: r }),
+    locationFixes: new Counter({ name: 'store_edge_location_fixes_total', help: 'Member-app location fixes accepted.', registers: r }),
+    locationFixesRejected: new Counter({
+      name: 'store_edge_location_fixes_rejected_total',
+      help: 'Member-app location fixes rejected, by reason (accuracy, future, too-old, out-of-order, speed).',
+      labelNames: ['reason'] as const,
+      registers: r,
+    }),
+    couponRequests: new Counter({
+      name: 'store_edge_coupon_requests_total',
+      help: 'Coupon requests fired by the trigger engine, by campaign and holdout.',
+      labelNames: ['campaign', 'holdout'] as const,
+      registers: r,
+    }),
+    triggersSuppressed: new Counter({
+      name: 'store_edge_triggers_suppressed_total',
+      help: 'Campaigns whose trigger matched an event but did not fire, by reason (schedule, audience, caps, exclusion, lateness…).',
+      labelNames: ['reason'] as const,
+      registers: r,
+    }),
     moduleUp: new Gauge({
       name: 'store_edge_module_up',
       help: '1 when a module started, 0 when its start failed.',

@@ -13,7 +13,7 @@ import { Spool, type SpoolEntry } from './spool.ts'
 
 /**
  * Edge → central uplink. Everything the edge publishes under `stores/{storeId}/…` (aggregates,
- * events, health; not the downlink `config/…`) is written to the on-disk spool first, then sent to
+ * events, health; not the downlink `config/…` and `locations`) is written to the on-disk spool first, then sent to
  * the central broker with QoS 1 on a persistent session and deleted from the spool only on PUBACK.
  * A central outage therefore only grows the spool; after reconnect it drains oldest first with up
  * to `inflight` messages in flight. The central broker holds the edge's retained health, with a
@@ -49,8 +49,8 @@ export class UplinkModule implements EdgeModule {
   private readonly filter: string
 
   private readonly deliver = (packet: AedesPublishPacket, cb: () => void) => {
-    // Downlink config arrives from central and must not go back up.
-    if (!packet.topic.startsWith(this.configPrefix)) {
+    // Downlink (config, locations) arrives from central and must not go back up.
+    if (!packet.topic.startsWith(this.configPrefix) && packet.topic !== this.locationsTopic) {
       this.spool.append(packet.topic, packet.payload as Buffer)
       this.metrics.uplinkBacklog.set(this.spool.size)
       this.requestPump()
@@ -58,8 +58,11 @@ export class UplinkModule implements EdgeModule {
     cb()
   }
   private readonly configPrefix: string
+  private readonly locationsTopic: string
   /** Downlink `stores/{storeId}/config/{part}` messages from central go here (wired by the app). */
   onDownlink?: (part: string, payload: Buffer) => Promise<unknown>
+  /** Downlink `stores/{storeId}/locations` (member-app location reports central forwards) go here. */
+  onLocations?: (payload: Buffer) => void
 
   constructor(
     private readonly cfg: EdgeConfig,
@@ -70,6 +73,7 @@ export class UplinkModule implements EdgeModule {
   ) {
     this.filter = `stores/${cfg.store.id}/#`
     this.configPrefix = `stores/${cfg.store.id}/config/`
+    this.locationsTopic = topics.storeLocations(cfg.store.id)
   }
 
   get connected(): boolean {
@@ -109,6 +113,9 @@ export class UplinkModule implements EdgeModule {
       if (!connack.sessionPresent) {
         this.client!.subscribe(`${this.configPrefix}+`, { qos: 1 }, (err) => err && this.log.warn({ err: err.message }, 'downlink subscribe failed'))
       }
+      // Always: a session from an edge version without it lacks this subscription, and it is not
+      // retained, so subscribing again replays nothing.
+      this.client!.subscribe(this.locationsTopic, { qos: 1 }, (err) => err && this.log.warn({ err: err.message }, 'locations subscribe failed'))
       this.metrics.uplinkConnected.set(1)
       this.log.info({ url: u.url, backlog: this.spool.size }, 'uplink connected')
       this.requestPump()
@@ -119,6 +126,7 @@ export class UplinkModule implements EdgeModule {
       this.metrics.uplinkConnected.set(0)
     })
     this.client.on('message', (topic, payload) => {
+      if (topic === this.locationsTopic) return this.onLocations?.(payload)
       if (!topic.startsWith(this.configPrefix)) return
       const part = topic.slice(this.configPrefix.length)
       void this.onDownlink?.(part, payload)
