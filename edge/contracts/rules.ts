@@ -91,7 +91,20 @@ export interface LocalTime {
 const formatters = new Map<string, Intl.DateTimeFormat>()
 const WEEKDAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat']
 
+/** The last answer per time zone: a rule set asks about the same minute many times per event. */
+const lastMinute = new Map<string, { minute: number; t: LocalTime }>()
+
 export function localTime(ts: number, timeZone: string): LocalTime {
+  // Zone offsets are whole minutes, so every ts within one UTC minute has the same local minute.
+  const minute = Math.floor(ts / 60_000)
+  const hit = lastMinute.get(timeZone)
+  if (hit && hit.minute === minute) return { ...hit.t }
+  const t = formatLocal(ts, timeZone)
+  lastMinute.set(timeZone, { minute, t })
+  return { ...t }
+}
+
+function formatLocal(ts: number, timeZone: string): LocalTime {
   let f = formatters.get(timeZone)
   if (!f) {
     f = new Intl.DateTimeFormat('en-US', { timeZone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', weekday: 'short', hour: '2-digit', minute: '2-digit' })

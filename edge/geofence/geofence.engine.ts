@@ -311,7 +311,7 @@ export class GeofenceEngine {
     const out: GeofenceEvent[] = []
     const retainMs = Math.max(this.o.maxFixAgeS, this.o.visitGapS) * 1000
     for (const s of this.subjects.values()) {
-      this.advance(s, now, out)
+      if (s.stays.size > 0 || s.visit) this.advance(s, now, out)
       if (s.stays.size === 0 && !s.visit && now - s.touchedAt >= retainMs) this.subjects.delete(s.id)
     }
     return out
@@ -445,7 +445,8 @@ export class GeofenceEngine {
   private advance(s: Subject, now: number, out: GeofenceEvent[]): void {
     const flapMs = this.o.flapWindowS * 1000
     let inStoreStays = 0
-    for (const stay of [...s.stays.values()]) {
+    // Deleting the current entry while iterating a Map is safe; nothing is added here.
+    for (const stay of s.stays.values()) {
       if (!stay.confirmed) {
         if (now - stay.enteredAt >= this.minDwellMs(stay.kind)) this.confirm(s, stay, out)
         else {

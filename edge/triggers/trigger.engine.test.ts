@@ -41,7 +41,7 @@ function event(over: Partial<GeofenceEvent> = {}): GeofenceEvent {
   const ts = over.ts ?? sh(15)
   return {
     v: 1,
-    id: `ev-${++seq}`.padEnd(12, '0'),
+    id: `ev-${String(++seq).padStart(10, '0')}`,
     type: 'enter',
     storeId: STORE,
     zone: 'cosmetics',

@@ -56,7 +56,7 @@ export interface TriggerResult {
 export interface TriggerEngineOptions {
   storeId: string
   timeZone: string
-  /** Request keys remembered to drop a replayed event (bounded). */
+  /** Requests (campaign, member, event) remembered to drop a replayed event (bounded). */
   maxKeys?: number
 }
 
@@ -158,8 +158,8 @@ export class TriggerEngine {
         res.suppressed.push({ campaignId: c.id, reason: aud.reason })
         continue
       }
-      const key = couponKey(this.o.storeId, c.id, ref, e.id)
-      if (this.keys.has(key)) {
+      // What the idempotency key hashes, unhashed: cheaper to remember and to look up.
+      if (this.keys.has(`${c.id}\u001f${ref}\u001f${e.id}`)) {
         res.suppressed.push({ campaignId: c.id, reason: 'duplicate' })
         continue
       }
@@ -246,7 +246,7 @@ export class TriggerEngine {
     mem.recent.set(c.id, recent)
     mem.total.set(c.id, (mem.total.get(c.id) ?? 0) + 1)
     if (c.exclusiveGroup) mem.groupLast.set(c.exclusiveGroup, now)
-    this.keys.add(req.key)
+    this.keys.add(`${c.id}\u001f${req.memberRef}\u001f${req.event.id}`)
     if (this.keys.size > this.maxKeys) this.keys.delete(this.keys.values().next().value!)
   }
 }
