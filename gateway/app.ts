@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
-import { StoreEdgeError, topics } from '../edge/contracts/index.ts'
+import { StoreEdgeError, topics, type LocationReport } from '../edge/contracts/index.ts'
 import { LoginThrottle } from './auth/login-throttle.ts'
 import type { Role } from './auth/roles.ts'
 import { CentralBroker } from './broker/central-broker.ts'
@@ -17,6 +17,7 @@ import { TsdbWriter } from './tsdb/tsdb.writer.ts'
 import { TsdbQuery } from './tsdb/tsdb.query.ts'
 import { buildGatewayHttp } from './api/http.ts'
 import type { ApiContext } from './api/context.ts'
+import { Marketing } from './marketing/index.ts'
 
 export interface GatewayAppOptions {
   config: GatewayConfig
@@ -52,6 +53,7 @@ export class GatewayApp {
   uplink!: UplinkConsumer
   live!: LiveConsumer
   http!: FastifyInstance
+  marketing!: Marketing
   /** The central broker the edges should connect to. */
   brokerUrl = ''
   url = ''
@@ -92,6 +94,8 @@ export class GatewayApp {
         await m.start()
         this.modules.push(m)
       }
+      this.marketing = new Marketing(db, (storeId, part, payload) => this.publishConfig(storeId, part, payload), child('marketing'), this.now)
+      this.marketing.start()
       const tsdbQueryUrl = cfg.tsdb.queryUrl || cfg.tsdb.url
       const ctx: ApiContext = {
         cfg,
@@ -102,6 +106,8 @@ export class GatewayApp {
         logins: new LoginThrottle({ maxFailures: cfg.auth.loginMaxFailures, banMs: cfg.auth.loginBanMs }),
         tsdb: tsdbQueryUrl ? new TsdbQuery(tsdbQueryUrl, cfg.tsdb.timeoutMs) : undefined,
         publishConfig: (storeId, part, payload) => this.publishConfig(storeId, part, payload),
+        publishLocations: (storeId, report) => this.publishLocations(storeId, report),
+        marketing: this.marketing,
         status: () => this.status(),
         now: this.now,
       }
@@ -152,6 +158,8 @@ export class GatewayApp {
       .then(async (created) => {
         if (created) this.log.info({ store: id }, 'new store registered from its uplink')
         await this.data.stores.touchSeen([id], this.now())
+        // Its triggers and members config, retained: a new edge gets them, a known one the latest.
+        await this.marketing.publisher.storeSeen(id)
       })
       .catch((err) => this.log.warn({ err, store: id }, 'could not register store'))
   }
@@ -163,10 +171,17 @@ export class GatewayApp {
     await this.data.stores.touchSeen(ids, this.now()).catch((err) => this.log.warn({ err }, 'could not update last seen'))
   }
 
-  private async publishConfig(storeId: string, part: 'zones', payload: unknown): Promise<void> {
+  private async publishConfig(storeId: string, part: 'zones' | 'triggers' | 'members', payload: unknown): Promise<void> {
     const client = this.live.client
     if (!client?.connected) throw new StoreEdgeError('STORE_EDGE_ERR_BROKER_UNAVAILABLE')
     await client.publishAsync(topics.storeConfig(storeId, part), JSON.stringify(payload), { qos: 1, retain: true })
+  }
+
+  /** Member-app fixes for one store: QoS 1, not retained (a fix is news, not state). */
+  private async publishLocations(storeId: string, report: LocationReport): Promise<void> {
+    const client = this.live.client
+    if (!client?.connected) throw new StoreEdgeError('STORE_EDGE_ERR_BROKER_UNAVAILABLE')
+    await client.publishAsync(topics.storeLocations(storeId), JSON.stringify(report), { qos: 1, retain: false })
   }
 
   status(): Record<string, unknown> {
@@ -185,6 +200,7 @@ export class GatewayApp {
   async stop(): Promise<void> {
     if (this.touchTimer) clearInterval(this.touchTimer)
     await this.http?.close().catch((err) => this.log.warn({ err }, 'http close failed'))
+    await this.marketing?.stop()
     await this.touchSeen()
     // The writer first: what it flushes is acknowledged on the still-open connection; anything it
     // cannot write stays unacknowledged at the broker. Then the consumers, then the embedded broker.

@@ -67,7 +67,7 @@ describe('login', () => {
     expect(set).toMatch(/HttpOnly/)
     expect(set).toMatch(/SameSite=Strict/)
     expect(set).toMatch(/Path=\//)
-    expect(r.json()).toMatchObject({ user: { username: 'ops', role: 'ops', stores: ['*'] }, permissions: ['stores:read', 'footfall:read', 'layout:write', 'devices:read'] })
+    expect(r.json()).toMatchObject({ user: { username: 'ops', role: 'ops', stores: ['*'] }, permissions: ['stores:read', 'footfall:read', 'layout:write', 'devices:read', 'coupons:read', 'coupons:redeem'] })
     const me = await call('GET', '/v1/auth/me', { cookie: cookies.security })
     expect(me.json()).toMatchObject({ user: { username: 'security', role: 'security' }, permissions: ['stores:read', 'devices:read'] })
   })
@@ -115,6 +115,9 @@ describe('RBAC matrix', () => {
     { route: 'GET /v1/audit', method: 'GET', url: '/v1/audit', ok: 200, roles: ['admin'] },
     { route: 'POST /v1/tokens', method: 'POST', url: '/v1/tokens', body: () => ({ name: `rbac-${++n}`, role: 'marketing', stores: ['*'] }), ok: 201, roles: ['admin'] },
     { route: 'GET /v1/stores/:id/devices', method: 'GET', url: '/v1/stores/store-a/devices', ok: 200, roles: ['ops', 'security', 'admin'] },
+    { route: 'GET /v1/campaigns', method: 'GET', url: '/v1/campaigns', ok: 200, roles: ['marketing', 'admin'] },
+    { route: 'GET /v1/stores/:id/geofences', method: 'GET', url: '/v1/stores/store-a/geofences', ok: 200, roles: ['marketing', 'admin'] },
+    { route: 'GET /v1/members', method: 'GET', url: '/v1/members', ok: 200, roles: ['marketing', 'admin'] },
   ]
   const cases = ROLES.flatMap((role) => routes.map((r) => ({ ...r, role, expected: r.roles.includes(role) ? r.ok : 403 })))
 
@@ -296,7 +299,7 @@ describe('layout push', () => {
 describe('system routes', () => {
   it('/openapi.json lists the routes', async () => {
     const paths = Object.keys((await call('GET', '/openapi.json')).json().paths)
-    for (const p of ['/v1/auth/login', '/v1/auth/me', '/v1/stores', '/v1/stores/{storeId}/series', '/v1/stores/{storeId}/layout', '/v1/overview', '/v1/users', '/v1/users/{id}', '/v1/tokens', '/v1/audit', '/v1/stream', '/health']) {
+    for (const p of ['/v1/auth/login', '/v1/auth/me', '/v1/stores', '/v1/stores/{storeId}/series', '/v1/stores/{storeId}/layout', '/v1/overview', '/v1/users', '/v1/users/{id}', '/v1/tokens', '/v1/audit', '/v1/stream', '/health', '/v1/campaigns', '/v1/campaigns/{id}', '/v1/campaigns/preview', '/v1/stores/{storeId}/geofences', '/v1/members', '/v1/locations']) {
       expect(paths).toContain(p)
     }
   })

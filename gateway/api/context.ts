@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify'
-import { StoreEdgeError } from '../../edge/contracts/index.ts'
+import { StoreEdgeError, type ErrorCode, type LocationReport } from '../../edge/contracts/index.ts'
 import { can, inScope, type Permission, type Principal } from '../auth/roles.ts'
 import type { LoginThrottle } from '../auth/login-throttle.ts'
 import type { GatewayConfig } from '../core/config.ts'
@@ -8,6 +8,7 @@ import type { GatewayMetrics } from '../core/metrics.ts'
 import type { GatewayData } from '../db/index.ts'
 import type { LiveHub } from '../live/live.hub.ts'
 import type { TsdbQuery } from '../tsdb/tsdb.query.ts'
+import type { Marketing } from '../marketing/index.ts'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -26,10 +27,22 @@ export interface ApiContext {
   /** Present when a TSDB query URL is configured. */
   tsdb?: TsdbQuery
   /** Publish a retained downlink config part to a store (QoS 1). */
-  publishConfig(storeId: string, part: 'zones', payload: unknown): Promise<void>
+  publishConfig(storeId: string, part: 'zones' | 'triggers' | 'members', payload: unknown): Promise<void>
+  /** Forward member-app location fixes to a store (QoS 1, not retained). */
+  publishLocations(storeId: string, report: LocationReport): Promise<void>
+  /** Campaigns, geofences, members and the trigger/member config they publish to the edges. */
+  marketing: Marketing
   /** Module states for /health. */
   status(): Record<string, unknown>
   now(): number
+}
+
+/**
+ * A catalogue error whose body says more than the message: `extra` is merged into `error`
+ * (e.g. `{ errors: string[] }` listing every problem of a rule).
+ */
+export function apiError(code: ErrorCode, detail: string, extra: Record<string, unknown>): StoreEdgeError {
+  return Object.assign(new StoreEdgeError(code, detail), { extra })
 }
 
 /** preHandler: a principal with the permission, else 401/403. */

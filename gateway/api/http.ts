@@ -16,6 +16,10 @@ import { metricsRoutes } from './routes/series.routes.ts'
 import { streamRoutes } from './routes/stream.routes.ts'
 import { adminRoutes } from './routes/admin.routes.ts'
 import { systemRoutes } from './routes/system.routes.ts'
+import { campaignsRoutes } from './routes/campaigns.routes.ts'
+import { geofencesRoutes } from './routes/geofences.routes.ts'
+import { membersRoutes } from './routes/members.routes.ts'
+import { locationsRoutes } from './routes/locations.routes.ts'
 
 const here = dirname(fileURLToPath(import.meta.url))
 /** /v1 routes that answer without a principal (logout and me report the missing session themselves). */
@@ -49,7 +53,7 @@ export async function buildGatewayHttp(ctx: ApiContext, log: Logger): Promise<Fa
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown; code?: string }, req, reply) => {
-    if (err instanceof StoreEdgeError) return reply.status(err.statusCode).send({ error: { code: err.code, message: err.message } })
+    if (err instanceof StoreEdgeError) return reply.status(err.statusCode).send({ error: { ...(err as { extra?: Record<string, unknown> }).extra, code: err.code, message: err.message } })
     if (err.validation) return reply.status(400).send({ error: { code: 'STORE_EDGE_ERR_VALIDATION', message: err.message } })
     const status = err.statusCode ?? 500
     if (status >= 500) req.log.error({ err }, 'request failed')
@@ -102,6 +106,10 @@ export async function buildGatewayHttp(ctx: ApiContext, log: Logger): Promise<Fa
   await app.register(metricsRoutes(ctx), { prefix: '/v1' })
   await app.register(streamRoutes(ctx), { prefix: '/v1' })
   await app.register(adminRoutes(ctx), { prefix: '/v1' })
+  await app.register(campaignsRoutes(ctx), { prefix: '/v1' })
+  await app.register(geofencesRoutes(ctx), { prefix: '/v1' })
+  await app.register(membersRoutes(ctx), { prefix: '/v1' })
+  await app.register(locationsRoutes(ctx), { prefix: '/v1' })
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
   const uplot = dirname(createRequire(import.meta.url).resolve('uplot/package.json'))

@@ -2,7 +2,15 @@ import { Type } from '@sinclair/typebox'
 import { ROLES } from '../auth/roles.ts'
 
 /** Shared request/response schemas of the API (they also document it in /openapi.json). */
-export const ErrorBody = Type.Object({ error: Type.Object({ code: Type.String(), message: Type.String() }) }, { $id: 'Error' })
+export const ErrorBody = Type.Object(
+  {
+    error: Type.Object(
+      { code: Type.String(), message: Type.String(), errors: Type.Optional(Type.Array(Type.String(), { description: 'Every problem found, each `/path: problem` (rules, geofences, plates).' })) },
+      { additionalProperties: true, description: 'Some codes carry more fields (e.g. the current version on a version conflict).' },
+    ),
+  },
+  { $id: 'Error' },
+)
 export const RoleSchema = Type.Union(ROLES.map((r) => Type.Literal(r)))
 export const StoreIdParam = Type.Object({ storeId: Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,63}$' }) })
 export const StoreScope = Type.Array(Type.String({ pattern: '^(\\*|[a-z0-9][a-z0-9_-]{0,63})$' }), { minItems: 1, maxItems: 10_000, description: "Store ids in scope, or ['*'] for all." })
@@ -33,5 +41,6 @@ export const StoreOut = Type.Object({
   timezone: Type.String(),
   status: StoreStatus,
   lastSeenAt: Type.Union([Type.Number(), Type.Null()]),
+  location: Type.Union([Type.Object({ lat: Type.Number(), lng: Type.Number() }), Type.Null()], { description: 'Where the store is (the marketing map centres on it).' }),
 })
 export const errors = (...codes: number[]) => Object.fromEntries(codes.map((c) => [c, ErrorBody]))

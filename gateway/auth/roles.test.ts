@@ -17,6 +17,13 @@ const MATRIX: Record<Permission, Record<Role, boolean>> = {
   'users:write': { ops: false, marketing: false, security: false, admin: true },
   'tokens:write': { ops: false, marketing: false, security: false, admin: true },
   'audit:read': { ops: false, marketing: false, security: false, admin: true },
+  'campaigns:read': { ops: false, marketing: true, security: false, admin: true },
+  'campaigns:write': { ops: false, marketing: true, security: false, admin: true },
+  'members:read': { ops: false, marketing: true, security: false, admin: true },
+  'members:write': { ops: false, marketing: true, security: false, admin: true },
+  'coupons:read': { ops: true, marketing: true, security: false, admin: true },
+  'coupons:redeem': { ops: true, marketing: false, security: false, admin: true },
+  'locations:write': { ops: false, marketing: true, security: false, admin: true },
 }
 
 describe('permission matrix', () => {
@@ -38,7 +45,7 @@ describe('permission matrix', () => {
     const perms = permissionsOf('marketing')
     perms.push('users:write')
     expect(can({ role: 'marketing' }, 'users:write')).toBe(false)
-    expect(permissionsOf('marketing')).toEqual(['stores:read'])
+    expect(permissionsOf('marketing')).toEqual(['stores:read', 'campaigns:read', 'campaigns:write', 'members:read', 'members:write', 'coupons:read', 'locations:write'])
   })
 
   it('isRole accepts the four roles only', () => {

@@ -18,13 +18,20 @@ export const PERMISSIONS = [
   'users:write',
   'tokens:write',
   'audit:read',
+  'campaigns:read', // campaigns (trigger rules), their versions, audit and preview; geofences; rule targets
+  'campaigns:write', // create, edit, archive campaigns; draw geofences (pushed to the edges as retained config)
+  'members:read', // opted-in members (plates, beacons, push targets)
+  'members:write',
+  'coupons:read', // the coupon ledger, its funnel and the live coupon feed
+  'coupons:redeem', // redeem a coupon at a till (an ops API token scoped to its store)
+  'locations:write', // member-app location reports (the member-app backend's token)
 ] as const
 export type Permission = (typeof PERMISSIONS)[number]
 
-/** Least privilege: marketing's and security's own views (triggers, cameras) arrive with their issues. */
+/** Least privilege: security's own view (cameras) arrives with its issue. */
 const GRANTS: Record<Role, readonly Permission[]> = {
-  ops: ['stores:read', 'footfall:read', 'layout:write', 'devices:read'],
-  marketing: ['stores:read'],
+  ops: ['stores:read', 'footfall:read', 'layout:write', 'devices:read', 'coupons:read', 'coupons:redeem'],
+  marketing: ['stores:read', 'campaigns:read', 'campaigns:write', 'members:read', 'members:write', 'coupons:read', 'locations:write'],
   security: ['stores:read', 'devices:read'],
   admin: PERMISSIONS,
 }

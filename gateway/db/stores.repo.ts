@@ -7,6 +7,8 @@ export interface Store {
   createdAt: number
   lastSeenAt: number | null
   layout: unknown | null
+  /** Where the store is (the marketing map centres on it); null until set. */
+  location: { lat: number; lng: number } | null
 }
 
 interface StoreRow {
@@ -16,6 +18,7 @@ interface StoreRow {
   created_at: Date
   last_seen_at: Date | null
   layout: unknown | null
+  location: { lat: number; lng: number } | null
 }
 
 /** Store ids are the {storeId} level of uplink topics: the edge config's pattern, bounded. */
@@ -50,7 +53,15 @@ function assertName(name: unknown): asserts name is string {
   if (typeof name !== 'string' || name.trim() === '' || name.length > 200) throw new Error('store name must be 1–200 characters')
 }
 
-const COLUMNS = 'id, name, timezone, created_at, last_seen_at, layout'
+const COLUMNS = 'id, name, timezone, created_at, last_seen_at, layout, location'
+
+function assertLocation(l: unknown): asserts l is { lat: number; lng: number } | null {
+  if (l === null) return
+  const { lat, lng } = (l ?? {}) as { lat?: unknown; lng?: unknown }
+  if (typeof lat !== 'number' || typeof lng !== 'number' || !(lat >= -90 && lat <= 90) || !(lng >= -180 && lng <= 180)) {
+    throw new Error('location must be { lat: -90..90, lng: -180..180 } or null')
+  }
+}
 
 const toStore = (r: StoreRow): Store => ({
   id: r.id,
@@ -59,6 +70,7 @@ const toStore = (r: StoreRow): Store => ({
   createdAt: toMs(r.created_at) as number,
   lastSeenAt: toMs(r.last_seen_at),
   layout: r.layout ?? null,
+  location: r.location ?? null,
 })
 
 export class StoresRepo {
@@ -91,13 +103,16 @@ export class StoresRepo {
     }
   }
 
-  async update(id: string, patch: { name?: string; timezone?: string }): Promise<Store | undefined> {
+  /** `location: null` clears the location; an absent field is left as it is. */
+  async update(id: string, patch: { name?: string; timezone?: string; location?: { lat: number; lng: number } | null }): Promise<Store | undefined> {
     if (patch.name !== undefined) assertName(patch.name)
     if (patch.timezone !== undefined) assertTimezone(patch.timezone)
+    if (patch.location !== undefined) assertLocation(patch.location)
     const rows = await this.db.query<StoreRow>(
-      `update stores set name = coalesce($2, name), timezone = coalesce($3, timezone), updated_at = now()
+      `update stores set name = coalesce($2, name), timezone = coalesce($3, timezone),
+         location = case when $4::boolean then $5::jsonb else location end, updated_at = now()
        where id = $1 returning ${COLUMNS}`,
-      [id, patch.name ?? null, patch.timezone ?? null],
+      [id, patch.name ?? null, patch.timezone ?? null, patch.location !== undefined, patch.location ? JSON.stringify({ lat: patch.location.lat, lng: patch.location.lng }) : null],
     )
     return rows[0] && toStore(rows[0])
   }

@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify'
 import { Type } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
-import { StoreEdgeError, ZoneConfig, SensorConfig, layoutProblems, type ZonesConfigPayload } from '../../../edge/contracts/index.ts'
-import { scopeFilter } from '../../auth/roles.ts'
+import { LatLng, StoreEdgeError, ZoneConfig, SensorConfig, layoutProblems, type ZonesConfigPayload } from '../../../edge/contracts/index.ts'
+import { can, scopeFilter } from '../../auth/roles.ts'
 import type { Store } from '../../db/index.ts'
 import { audit, authorize, guard, type ApiContext } from '../context.ts'
 import { StoreIdParam, StoreOut, errors } from '../schemas.ts'
@@ -19,7 +19,7 @@ export function storeStatus(ctx: ApiContext, storeId: string): StoreStatus {
   return 'unknown'
 }
 
-export const storeOut = (ctx: ApiContext, s: Store) => ({ id: s.id, name: s.name, timezone: s.timezone, status: storeStatus(ctx, s.id), lastSeenAt: s.lastSeenAt })
+export const storeOut = (ctx: ApiContext, s: Store) => ({ id: s.id, name: s.name, timezone: s.timezone, status: storeStatus(ctx, s.id), lastSeenAt: s.lastSeenAt, location: s.location })
 
 /** Turn a repository's input error into the API's error codes. */
 export function repoError(err: unknown): never {
@@ -76,16 +76,25 @@ export function storesRoutes(ctx: ApiContext) {
       {
         schema: {
           tags: ['stores'],
-          summary: 'Rename a store or change its time zone',
+          summary: 'Rename a store, change its time zone or set its location (marketing may set the location alone)',
           params: StoreIdParam,
-          body: Type.Object({ name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })), timezone: Type.Optional(Type.String({ maxLength: 64 })) }, { additionalProperties: false, minProperties: 1 }),
+          body: Type.Object(
+            {
+              name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+              timezone: Type.Optional(Type.String({ maxLength: 64 })),
+              location: Type.Optional(Type.Union([LatLng, Type.Null()], { description: 'Where the store is; null clears it.' })),
+            },
+            { additionalProperties: false, minProperties: 1 },
+          ),
           response: { 200: StoreOut, ...errors(400, 401, 403, 404) },
         },
       },
       async (req) => {
         const { storeId } = req.params as { storeId: string }
-        authorize(req, 'stores:write', storeId)
-        const patch = req.body as { name?: string; timezone?: string }
+        const patch = req.body as { name?: string; timezone?: string; location?: { lat: number; lng: number } | null }
+        // The location only places the store on the marketing map: those who draw its geofences may set it.
+        const locationOnly = Object.keys(patch).every((k) => k === 'location')
+        authorize(req, locationOnly && req.principal && can(req.principal, 'campaigns:write') ? 'campaigns:write' : 'stores:write', storeId)
         const s = await ctx.data.stores.update(storeId, patch).catch(repoError)
         if (!s) throw new StoreEdgeError('STORE_EDGE_ERR_NOT_FOUND', `store ${storeId}`)
         await audit(ctx, req, 'store.update', { target: storeId, storeId, detail: patch })
