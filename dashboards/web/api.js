@@ -13,6 +13,8 @@ export class ApiError extends Error {
     this.name = 'ApiError'
     this.status = status
     this.code = code
+    /** @type {any} the parsed error body, for answers that carry more than code and message (e.g. `errors`) */
+    this.body = null
   }
 }
 
@@ -72,6 +74,7 @@ export async function api(path, opts = {}) {
       e?.code ?? `HTTP_${res.status}`,
       e?.message ?? `${method} ${path} failed: HTTP ${res.status} ${res.statusText}`.trim(),
     )
+    err.body = data
     if (res.status === 401 && auth) onUnauthorized(err)
     throw err
   }
@@ -92,7 +95,7 @@ export const isAbort = (err) => err instanceof DOMException && err.name === 'Abo
  * @typedef {'off'|'connecting'|'connected'|'reconnecting'} LiveState
  */
 
-const EVENT_TYPES = /** @type {const} */ (['hello', 'agg', 'presence', 'health'])
+const EVENT_TYPES = /** @type {const} */ (['hello', 'agg', 'presence', 'health', 'coupon', 'geofence'])
 
 /**
  * One EventSource on `/v1/stream`, shared by the whole app. Views say which stores they need
@@ -142,7 +145,7 @@ export class LiveStream {
   }
 
   /**
-   * @param {'hello'|'agg'|'presence'|'health'|'state'|'event'} type `state` fires on connection changes, `event` on any data event
+   * @param {'hello'|'agg'|'presence'|'health'|'coupon'|'geofence'|'state'|'event'} type `state` fires on connection changes, `event` on any data event
    * @param {(data: any) => void} fn
    * @param {AbortSignal} [signal] removes the listener when aborted
    */

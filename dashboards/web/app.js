@@ -29,6 +29,9 @@ const ROUTES = [
   { name: 'overview', pattern: /^\/overview$/, allow: (can) => can('footfall:read'), load: () => import('./views/overview.js') },
   { name: 'store', pattern: /^\/stores\/([^/]+)$/, allow: (can) => can('footfall:read'), load: () => import('./views/store.js') },
   { name: 'home', pattern: /^\/home$/, allow: (can) => can('stores:read'), load: () => import('./views/home.js') },
+  { name: 'marketing', pattern: /^\/marketing$/, allow: (can) => can('campaigns:read'), load: () => import('./views/marketing.js') },
+  { name: 'campaign', pattern: /^\/marketing\/campaigns\/([^/]+)$/, allow: (can) => can('campaigns:read'), load: () => import('./views/marketing-editor.js') },
+  { name: 'geofences', pattern: /^\/marketing\/geofences$/, allow: (can) => can('campaigns:read'), load: () => import('./views/marketing-geofences.js') },
   { name: 'admin', pattern: /^\/admin$/, allow: (can) => can('users:read') || can('audit:read'), load: () => import('./views/admin.js') },
 ]
 
@@ -37,6 +40,7 @@ const NAV = [
   { testid: 'nav-overview', label: 'Overview', href: '#/overview', active: ['overview', 'store'], show: (can) => can('footfall:read') },
   // Roles without footfall (marketing, security) get their store list here until their own views ship.
   { testid: 'nav-home', label: 'Stores', href: '#/home', active: ['home'], show: (can) => !can('footfall:read') && can('stores:read') },
+  { testid: 'nav-marketing', label: 'Marketing', href: '#/marketing', active: ['marketing', 'campaign', 'geofences'], show: (can) => can('campaigns:read') },
   { testid: 'nav-admin', label: 'Admin', href: '#/admin', active: ['admin'], show: (can) => can('users:read') || can('audit:read') },
 ]
 
