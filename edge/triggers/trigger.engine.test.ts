@@ -218,6 +218,17 @@ describe('trigger engine', () => {
     expect(why(r)).toContain('first:not-first-visit')
   })
 
+  it('keeps a first visit first when a members sync during the visit already counts it', () => {
+    const t = sh(15)
+    const e = engine([campaign({ id: 'first', event: 'dwell', dwellS: 600, audience: { membersOnly: true, firstVisit: true } })], [member('new', { visits: 0 })])
+    const visit: VisitView = { startedAt: t, zones: new Set(['entrance']) }
+    // the visit's first event (an enter elsewhere), then central counts the visit at an exit and syncs
+    expect(e.evaluate(event({ memberRef: 'new', subject: 'member:new', zone: 'entrance', ts: t }), visit, t).requests).toEqual([])
+    e.setMembers(new MemberIndex({ v: 1, version: 2, members: [member('new', { visits: 1, lastVisitAt: t + 60_000 })] }))
+    const dwell = event({ memberRef: 'new', subject: 'member:new', type: 'dwell', dwellS: 600, ts: t + 700_000 })
+    expect(fired(e.evaluate(dwell, visit, t + 700_000))).toEqual(['first'])
+  })
+
   it('a departure rule on the stay and on the visit: left the car park after 2 h, having reached cosmetics', () => {
     const dep = campaign({ id: 'departure', event: 'exit', zones: ['carpark'], dwellS: 7200, visitZones: ['cosmetics'], sources: ['plate'] })
     const e = engine([dep])

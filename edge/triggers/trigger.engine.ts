@@ -74,6 +74,8 @@ interface MemberMemory {
   groupLast: Map<string, number>
   /** Visits seen by this edge: start → end (or last event so far). */
   visits: Map<number, number>
+  /** The history as it stood when a visit began, kept for every event of that visit. */
+  frozen?: { startedAt: number; history: VisitHistory }
 }
 
 const WEEK_MS = 7 * 86_400_000
@@ -112,15 +114,16 @@ export class TriggerEngine {
   }
 
   /**
-   * A new members sync. Visits this edge saw that ended by the member's `lastVisitAt` are now in
-   * central's count (`visits`); later ones stay counted here until the next sync includes them.
+   * A new members sync. Central records a visit from its stays' exits, so a visit this edge saw
+   * that began before the member's `lastVisitAt` is in central's count (`visits`) now; later ones
+   * stay counted here until a sync includes them.
    */
   setMembers(index: MemberIndex): void {
     this.members = index
     for (const [ref, mem] of this.memory) {
       const last = index.byRef(ref)?.lastVisitAt
       if (last === undefined) continue
-      for (const [start, end] of mem.visits) if (end <= last) mem.visits.delete(start)
+      for (const start of mem.visits.keys()) if (start <= last) mem.visits.delete(start)
     }
   }
 
@@ -130,7 +133,10 @@ export class TriggerEngine {
     const visitZones = visit?.zones ?? new Set<string>()
     const ref = e.memberRef
     const mem = ref ? this.memoryOf(ref) : undefined
-    if (mem && visit) mem.visits.set(visit.startedAt, Math.max(mem.visits.get(visit.startedAt) ?? 0, visit.endedAt ?? e.ts))
+    if (mem && visit) {
+      mem.visits.set(visit.startedAt, Math.max(mem.visits.get(visit.startedAt) ?? 0, visit.endedAt ?? e.ts))
+      this.history(ref!, mem, visit) // fixed at the visit's first event
+    }
 
     const candidates: Campaign[] = []
     for (const c of this.campaigns) {
@@ -211,8 +217,19 @@ export class TriggerEngine {
     return m
   }
 
-  /** Visits before the current one: central's count at the last sync plus those this edge saw since. */
+  /**
+   * Visits before the current one: central's count at the last sync plus those this edge saw since.
+   * Fixed when the visit begins: a sync during the visit may already count it (central records a
+   * visit at its first exit), which must not turn a first visit into a second one halfway through.
+   */
   private history(ref: string, mem: MemberMemory, visit: VisitView | undefined): VisitHistory {
+    if (visit && mem.frozen?.startedAt === visit.startedAt) return mem.frozen.history
+    const h = this.currentHistory(ref, mem, visit)
+    if (visit) mem.frozen = { startedAt: visit.startedAt, history: h }
+    return h
+  }
+
+  private currentHistory(ref: string, mem: MemberMemory, visit: VisitView | undefined): VisitHistory {
     const member = this.members.byRef(ref)
     let previousVisits = member?.visits ?? 0
     let previousVisitAt = member?.lastVisitAt
