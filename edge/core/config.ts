@@ -172,7 +172,7 @@ export const EdgeConfigSchema = Type.Object({
       speedResetAfter: Type.Integer({ default: 3, minimum: 1, description: 'This many speed rejections in a row accept the latest fix as the new anchor (the old anchor was the outlier).' }),
       maxFixAgeS: Type.Integer({ default: 3600, minimum: 1, description: 'Location fixes older than this (seconds) are rejected.' }),
       maxFixFutureS: Type.Integer({ default: 60, minimum: 0, description: 'Location fixes further than this in the future (seconds) are rejected.' }),
-      includeNonMembers: Type.Boolean({ default: true, description: 'Emit geofence events for subjects that are not members (hashed phones, unregistered cars), for the zone funnel. Random-address phones are never followed.' }),
+      includeNonMembers: Type.Boolean({ default: false, description: 'Also emit geofence events for subjects that are not members (hashed phones, unregistered cars). Off by default: they cannot receive coupons, central stores every geofence event, and their movements are already in presence events and the aggregates. Random-address phones are never followed.' }),
       maxSubjects: Type.Integer({ default: 200_000, minimum: 100, description: 'Subjects tracked at most; the least recently heard of are forgotten first.' }),
     },
     { default: {} },

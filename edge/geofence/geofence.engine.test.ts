@@ -59,7 +59,7 @@ const brief = (evs: GeofenceEvent[]) => evs.map((e) => `${e.type}:${e.zone}${e.t
 
 describe('indoor zones from presence', () => {
   it('maps a member phone (iBeacon, any case) to member:<ref>, keeps other ids, and never follows random addresses', () => {
-    const e = engine({ minDwellS: { indoor: 0, carpark: 0, tradeArea: 0 } })
+    const e = engine({ minDwellS: { indoor: 0, carpark: 0, tradeArea: 0 }, includeNonMembers: true })
     const a = e.onPresence(presence('enter', BEACON(7), 'cosmetics', T0), T0)
     expect(a).toHaveLength(1)
     expect(a[0]).toMatchObject({ type: 'enter', subject: 'member:m-7', memberRef: 'm-7', zone: 'cosmetics', zoneKind: 'indoor', source: 'ble', confidence: 0.8, enteredAt: T0, ts: T0, storeId: STORE })
@@ -68,7 +68,7 @@ describe('indoor zones from presence', () => {
     expect(b[0]).toMatchObject({ subject: 'h:feedface', source: 'wifi' })
     expect(b[0]!.memberRef).toBeUndefined()
     expect(e.onPresence(presence('enter', 'h:random', 'cosmetics', T0, { randomAddress: true }), T0)).toEqual([])
-    const membersOnly = engine({ minDwellS: { indoor: 0, carpark: 0, tradeArea: 0 }, includeNonMembers: false })
+    const membersOnly = engine({ minDwellS: { indoor: 0, carpark: 0, tradeArea: 0 } }) // the default: members only
     expect(membersOnly.onPresence(presence('enter', 'h:feedface', 'cosmetics', T0), T0)).toEqual([])
     expect(membersOnly.onPresence(presence('enter', BEACON(8), 'cosmetics', T0), T0)).toHaveLength(1)
   })
@@ -167,7 +167,7 @@ describe('car park from gate events', () => {
   })
 
   it('emits a departure for an exit whose entry it never saw, using the parking system’s stay', () => {
-    const e = engine()
+    const e = engine({ includeNonMembers: true })
     const [exit] = e.onParking(gate('exit', T0, undefined, 3600), T0, false)
     expect(exit).toMatchObject({ type: 'exit', subject: 'h:0123abcd', enteredAt: T0 - 3600 * S, dwellS: 3600, explicit: true, confidence: 0.5 })
   })

@@ -76,7 +76,7 @@ export const DEFAULT_GEOFENCE_OPTIONS: Omit<GeofenceEngineOptions, 'storeId'> = 
   speedResetAfter: 3,
   maxFixAgeS: 3600,
   maxFixFutureS: 60,
-  includeNonMembers: true,
+  includeNonMembers: false,
   maxSubjects: 200_000,
 }
 
