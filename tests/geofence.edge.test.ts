@@ -3,7 +3,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { Aedes } from 'aedes'
 import type { MqttClient } from 'mqtt'
 import { EdgeApp } from '../edge/app.ts'
-import { couponKey, type ConfigAppliedEvent, type CouponRequest, type GeofenceEvent, type LatLng } from '../edge/contracts/index.ts'
+import { Value } from '@sinclair/typebox/value'
+import { couponKey, CouponRequest as CouponRequestSchema, GeofenceEvent as GeofenceEventSchema, type ConfigAppliedEvent, type CouponRequest, type GeofenceEvent, type LatLng } from '../edge/contracts/index.ts'
 import { ibeaconId, MEMBER_BEACON_UUID } from '../edge/sim/model.ts'
 import { iBeaconAdv } from '../edge/sim/payloads.ts'
 import { connect, counterValue, tempDir, testConfig, testLogger, waitFor } from './helpers.ts'
@@ -71,7 +72,7 @@ describe('edge geofences and triggers: config from central, a member phone sight
     await cleanup()
   })
 
-  const start = async (uplink = true) => {
+  const start = async (uplink = true, extra: Record<string, unknown> = {}) => {
     const app = await new EdgeApp({
       config: testConfig(dir, {
         store: { id: STORE, timezone: 'Asia/Shanghai' },
@@ -79,6 +80,7 @@ describe('edge geofences and triggers: config from central, a member phone sight
         sensors: [{ id: 'scanner-1', zone: 'entrance' }, { id: 'scanner-2', zone: 'cosmetics' }],
         uplink: { url: uplink ? `mqtt://127.0.0.1:${c.port}` : '' },
         geofence: { minDwellS: { indoor: 1 } },
+        ...extra,
       }),
       logger: testLogger(),
       defaultMetrics: false,
@@ -129,6 +131,9 @@ describe('edge geofences and triggers: config from central, a member phone sight
     await waitFor(() => c.on<CouponRequest>(`stores/${STORE}/coupons/requests`).some((r) => r.campaignId === 'nearby'), 'trade-area coupon request')
     const ta = c.on<GeofenceEvent>(`stores/${STORE}/events/geofence`).find((e) => e.zone === 'ta-home')
     expect(ta).toMatchObject({ type: 'enter', zoneKind: 'trade-area', source: 'gps', memberRef: 'm-7' })
+    // what goes up is what the contract says
+    for (const e of c.on<unknown>(`stores/${STORE}/events/geofence`)) expect([...Value.Errors(GeofenceEventSchema, e)]).toEqual([])
+    for (const r of c.on<unknown>(`stores/${STORE}/coupons/requests`)) expect([...Value.Errors(CouponRequestSchema, r)]).toEqual([])
 
     // the uplink never sends downlink topics back up, even when something publishes them on the edge broker
     const localPublish = (topic: string) =>
