@@ -48,6 +48,7 @@ function edgeConfig(i: number, store: (typeof DEMO_STORES)[number], dataDir: str
       uplink: { url: uplinkUrl },
       zones: demoStore.zones,
       sensors: demoStore.sensors,
+      parking: { enabled: true },
     },
     first ? process.env : {},
   )

@@ -19,6 +19,7 @@ import { DevicesModule } from './broker/devices.module.ts'
 import { ApiModule } from './api/api.module.ts'
 import { UplinkModule } from './uplink/uplink.module.ts'
 import { DownlinkModule } from './downlink/downlink.module.ts'
+import { ParkingModule } from './parking/parking.module.ts'
 import { GeofenceModule } from './geofence/geofence.module.ts'
 import { TriggerModule } from './triggers/trigger.module.ts'
 
@@ -67,6 +68,8 @@ export class EdgeApp {
   /** Present when `uplink.url` is set. */
   uplink?: UplinkModule
   downlink!: DownlinkModule
+  /** Present when `parking.enabled`: the car park (gate events, occupancy). */
+  parking?: ParkingModule
   geofence!: GeofenceModule
   /** Present when `triggers.enabled`. */
   triggers?: TriggerModule
@@ -116,6 +119,21 @@ export class EdgeApp {
       this.uplink = new UplinkModule(cfg, this.broker, this.metrics, this.clock, child('uplink'))
       this.uplink.onDownlink = (part, payload) => this.downlink.apply(part, payload)
     }
+    if (cfg.parking.enabled) {
+      this.parking = new ParkingModule({
+        cfg,
+        bus: this.bus,
+        metrics: this.metrics,
+        clock: this.clock,
+        log: child('parking'),
+        publish,
+        hash: (text) => this.pipeline.hashMacNow(text),
+        aggregator: () => this.presence.aggregator,
+        members: () => this.downlink.members,
+      })
+      const parking = this.parking
+      this.pipeline.onGates = (result) => parking.ingest(result)
+    }
     // Presence, gate events and location reports → geofence events → campaigns → coupon requests.
     this.geofence = new GeofenceModule(cfg, this.bus, this.metrics, this.clock, child('geofence'), publish, this.downlink)
     const geofence = this.geofence
@@ -125,6 +143,7 @@ export class EdgeApp {
     if (this.uplink) this.uplink.onLocations = (payload) => geofence.acceptPayload(payload)
     this.modules = [
       this.broker,
+      ...(this.parking ? [this.parking] : []),
       new IngestModule(this.broker, this.pipeline),
       ...(this.uplink ? [this.uplink] : []),
       this.downlink,

@@ -152,3 +152,34 @@ describe('MinuteAggregator', () => {
     expect(out.at(-1)!.zones.every((z) => z.occupancy === 0)).toBe(true)
   })
 })
+
+describe('MinuteAggregator car park', () => {
+  it('has no parking figures until the car park is enabled', () => {
+    const agg = new MinuteAggregator('s', M, ZONES)
+    agg.flush(T0)
+    expect(agg.flush(T0 + 2 * M).every((a) => a.parking === undefined)).toBe(true)
+  })
+
+  it('counts arrivals and departures per interval, carries occupancy through quiet ones, and validates', () => {
+    const agg = new MinuteAggregator('s', M, ZONES)
+    agg.enableParking(4)
+    agg.flush(T0)
+    agg.observeParking('entry', T0 + 1000, 5)
+    agg.observeParking('entry', T0 + 2000, 6)
+    agg.observeParking('exit', T0 + 59_000, 5)
+    agg.observeParking('exit', T0 + 2 * M + 5, 4)
+    const out = agg.flush(T0 + 3 * M)
+    expect(out.map((a) => a.parking)).toEqual([
+      { arrivals: 2, departures: 1, occupancy: 5 },
+      { arrivals: 0, departures: 0, occupancy: 5 },
+      { arrivals: 0, departures: 1, occupancy: 4 },
+    ])
+    for (const a of out) expect(Value.Check(MinuteAggregate, a)).toBe(true)
+    // a reset without gate events, and a late exit (its minute already flushed) counted in the open one
+    agg.setParkingOccupancy(T0 + 3 * M + 10, 0)
+    agg.observeParking('exit', T0 + 30_000, 0)
+    const next = agg.flush(T0 + 4 * M)
+    expect(next.map((a) => a.parking)).toEqual([{ arrivals: 0, departures: 1, occupancy: 0 }])
+    expect(agg.lateInputs).toBe(1)
+  })
+})

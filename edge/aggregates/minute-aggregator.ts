@@ -1,4 +1,4 @@
-import type { MinuteAggregate, PresenceEvent, Sighting, SightingSource, SourceAggregate, ZoneAggregate } from '../contracts/index.ts'
+import type { MinuteAggregate, ParkingAggregate, PresenceEvent, Sighting, SightingSource, SourceAggregate, ZoneAggregate } from '../contracts/index.ts'
 import type { VisitClass, VisitEvent } from '../presence/wifi-visits.ts'
 
 /**
@@ -22,6 +22,10 @@ import type { VisitClass, VisitEvent } from '../presence/wifi-visits.ts'
  * - enters / exits: enter and move-in / exit and move-out events;
  * - dwellCount, dwellP50S, dwellP90S: zone stays that ended in the interval (moves out and exits),
  *   percentiles by nearest rank, null when none ended.
+ * Car park (`parking`, only once `enableParking` was called: stores with a car park):
+ * - arrivals / departures: gate entries and exits in the interval;
+ * - occupancy: cars inside after the interval's last gate event, carried forward through quiet
+ *   intervals (the car park's own count, given with each event).
  */
 
 export interface OccupancySnapshot {
@@ -47,6 +51,7 @@ interface Bucket {
   ble: SourceBucket
   wifi: SourceBucket
   zones: Map<string, ZoneBucket>
+  parking?: ParkingAggregate
 }
 
 interface Stay {
@@ -78,6 +83,8 @@ export class MinuteAggregator {
   private zones: string[] = []
   /** Intervals starting before this are flushed. */
   private closedBefore = -Infinity
+  /** Car-park occupancy carried into intervals without gate events; undefined: no car park. */
+  private parkingOccupancy: number | undefined
 
   constructor(
     private readonly storeId: string,
@@ -91,6 +98,36 @@ export class MinuteAggregator {
   /** The configured zones: each appears in every aggregate, in this order. */
   setZones(zones: ReadonlyArray<string | { id: string }>): void {
     this.zones = zones.map((z) => (typeof z === 'string' ? z : z.id))
+  }
+
+  get parkingEnabled(): boolean {
+    return this.parkingOccupancy !== undefined
+  }
+
+  /** The store has a car park: every aggregate from now on carries `parking`, starting at `occupancy`. */
+  enableParking(occupancy = 0): void {
+    if (this.parkingOccupancy === undefined) this.parkingOccupancy = Math.max(0, occupancy)
+  }
+
+  /** A gate event at ts; `occupancy` is the car park's count right after it. */
+  observeParking(type: 'entry' | 'exit', ts: number, occupancy: number): void {
+    this.enableParking(occupancy)
+    const p = this.parkingBucket(ts)
+    if (type === 'entry') p.arrivals++
+    else p.departures++
+    p.occupancy = Math.max(0, occupancy)
+  }
+
+  /** The car park's count changed without a gate event (the daily reset). */
+  setParkingOccupancy(ts: number, occupancy: number): void {
+    this.enableParking(occupancy)
+    this.parkingBucket(ts).occupancy = Math.max(0, occupancy)
+  }
+
+  private parkingBucket(ts: number): ParkingAggregate {
+    const b = this.bucket(ts)
+    if (b.parking === undefined) b.parking = { arrivals: 0, departures: 0, occupancy: this.parkingOccupancy ?? 0 }
+    return b.parking
   }
 
   observeSighting(s: Sighting, cls?: VisitClass): void {
@@ -208,7 +245,13 @@ export class MinuteAggregator {
         dwellP90S: percentile(dwell, 0.9),
       }
     })
-    return { v: 1, storeId: this.storeId, minute: start, sources, zones }
+    const agg: MinuteAggregate = { v: 1, storeId: this.storeId, minute: start, sources, zones }
+    if (this.parkingOccupancy !== undefined) {
+      const p = b?.parking
+      if (p !== undefined) this.parkingOccupancy = p.occupancy
+      agg.parking = { arrivals: p?.arrivals ?? 0, departures: p?.departures ?? 0, occupancy: this.parkingOccupancy }
+    }
+    return agg
   }
 
   /** The bucket of the last lookup: consecutive sightings almost always fall in the same interval. */

@@ -8,6 +8,7 @@ import { healthRoutes } from './routes/health.ts'
 import { presenceRoutes } from './routes/presence.ts'
 import { merakiWebhookRoutes } from './routes/meraki.route.ts'
 import { locationRoutes } from './routes/locations.route.ts'
+import { parkingWebhookRoutes } from './routes/parking.route.ts'
 
 /** The edge's local HTTP API: /health, /metrics, /v1/presence, /v1/stats, and the Meraki webhook. */
 export class ApiModule implements EdgeModule {
@@ -49,6 +50,26 @@ export class ApiModule implements EdgeModule {
         }),
         accept: (result) => edge.pipeline.accept('meraki', 'meraki', result, edge.clock.now()),
         onReject: (rejection) => edge.pipeline.rejected('meraki', 'meraki', rejection),
+      })
+    }
+    const parking = this.cfg.parking.webhook
+    if (parking.enabled && this.edge.parking) {
+      const edge = this.edge
+      const car = this.edge.parking
+      await app.register(parkingWebhookRoutes, {
+        secret: parking.secret,
+        decodeContext: () => ({
+          deviceId: parking.deviceId,
+          hashMac: (s: string) => edge.pipeline.hashMacNow(s),
+          now: edge.clock.now(),
+          maxSkewMs: this.cfg.ingest.maxSkewMs,
+          maxBatch: this.cfg.ingest.maxBatch,
+        }),
+        accept: (result) => {
+          car.ingest(result)
+          edge.pipeline.accept(parking.deviceId, 'parking', { sightings: [], rejects: [] }, edge.clock.now())
+        },
+        onReject: (rejection) => edge.pipeline.rejected(parking.deviceId, 'parking', rejection),
       })
     }
     this.app = app

@@ -31,13 +31,18 @@ export async function provisionLayout(dataDir: string, layout: StoreLayout): Pro
     const c = await store.provision(s.id, kindOf(s.kind))
     out[s.id] = { username: c.username, password: c.password }
   }
+  // Car-park gate controllers: the simulator drives them when it has their credentials.
+  for (const g of layout.parking?.gates ?? []) {
+    const c = await store.provision(g.id, 'parking')
+    out[g.id] = { username: c.username, password: c.password }
+  }
   return out
 }
 
-/** The demo store's zones and sensors, for an edge config that has none. */
+/** The demo store's zones, sensors and car park, for an edge config that has no zones or sensors. */
 export function withDemoLayout(cfg: EdgeConfig): EdgeConfig {
   if (cfg.zones.length || cfg.sensors.length) return cfg
-  return resolveConfig({ ...cfg, zones: demoStore.zones, sensors: demoStore.sensors }, {})
+  return resolveConfig({ ...cfg, zones: demoStore.zones, sensors: demoStore.sensors, parking: { ...cfg.parking, enabled: true } }, {})
 }
 
 export function simOptions(cmd: Command): Command {

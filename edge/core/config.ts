@@ -143,6 +143,34 @@ export const EdgeConfigSchema = Type.Object({
     },
     { default: {} },
   ),
+  parking: Type.Object(
+    {
+      enabled: Type.Boolean({
+        default: false,
+        description: 'The store has a car park: gate events are accepted (sensors/{id}/parking, POST /v1/parking/events) and minute aggregates carry arrivals, departures and occupancy.',
+      }),
+      resetAt: Type.String({
+        default: '00:00',
+        pattern: '^(([01][0-9]|2[0-3]):[0-5][0-9])?$',
+        description: 'Local time (store time zone) the car-park occupancy resets to 0 every day; empty: never.',
+      }),
+      dedupeWindowMs: Type.Integer({ default: 24 * 3_600_000, minimum: 0, description: 'How long a gate event (its id, or plate + type + gate + time) is remembered to drop repeated deliveries.' }),
+      maxStayHours: Type.Number({ default: 48, minimum: 1, description: 'An entry without an exit for this long is forgotten (the car left unseen).' }),
+      countUnreadablePlates: Type.Boolean({
+        default: true,
+        description: 'Count gate events whose plate does not validate (rejected as STORE_EDGE_ERR_BAD_PLATE) in arrivals, departures and occupancy: the car did pass.',
+      }),
+      webhook: Type.Object(
+        {
+          enabled: Type.Boolean({ default: false, description: 'Accept gate events from a parking system on POST /v1/parking/events (GateBatch body).' }),
+          secret: Type.String({ default: '', description: 'Shared secret the parking system sends in the X-Parking-Secret header.' }),
+          deviceId: Type.String({ default: 'parking-system', pattern: '^[a-z0-9][a-z0-9_-]{0,62}$', description: 'Device id the webhook’s events are attributed to (metrics, de-duplication of event ids).' }),
+        },
+        { default: {} },
+      ),
+    },
+    { default: {} },
+  ),
   geofence: Type.Object(
     {
       minDwellS: Type.Object(
@@ -246,6 +274,8 @@ export function resolveConfig(input: unknown, env: NodeJS.ProcessEnv = {}): Edge
     if (cfg[src].stayRssi > cfg[src].enterRssi) problems.push(`  /${src}/stayRssi: must be at or below enterRssi (hysteresis)`)
   }
   if (cfg.webhooks.meraki.enabled && !cfg.webhooks.meraki.secret) problems.push('  /webhooks/meraki/secret: required when the Meraki webhook is enabled')
+  if (cfg.parking.webhook.enabled && !cfg.parking.webhook.secret) problems.push('  /parking/webhook/secret: required when the parking webhook is enabled')
+  if (cfg.parking.webhook.enabled && !cfg.parking.enabled) problems.push('  /parking/webhook/enabled: needs parking.enabled')
   if (problems.length) throw new StoreEdgeError('STORE_EDGE_ERR_CONFIG_INVALID', `\n${problems.join('\n')}`)
   return cfg
 }

@@ -2,7 +2,8 @@ import type { SensorConfig, ZoneConfig } from '../core/config.ts'
 
 /**
  * The demo store: five zones on two floors, a street strip in front of the entrance, one BLE
- * scanner per zone, two Wi-Fi sniffers and one ESPresense node. Coordinates are metres; x runs
+ * scanner per zone, two Wi-Fi sniffers, one ESPresense node, and a car park down the street with
+ * one gate controller. Coordinates are metres; x runs
  * along the storefront, y into the store; y < 0 is outside (the pavement). Floors are stacked.
  *
  *        floor 0                                     floor 1
@@ -64,10 +65,26 @@ export interface StoreGeometry {
   sensorPositions: Record<string, Point3>
 }
 
+/** A car-park gate controller: one MQTT device (`sensors/{id}/parking`) with an entry and an exit lane. */
+export interface ParkingGate {
+  /** Device id (MQTT username and client id). */
+  id: string
+  entryLane: string
+  exitLane: string
+}
+
+export interface ParkingLayout {
+  gates: ParkingGate[]
+  /** Spaces, for the record (the simulated demand stays well below). */
+  capacity: number
+}
+
 export interface StoreLayout {
   zones: ZoneConfig[]
   sensors: SensorConfig[]
   geometry: StoreGeometry
+  /** The store's car park, when it has one: shoppers may arrive by car. */
+  parking?: ParkingLayout
 }
 
 const zones: ZoneConfig[] = [
@@ -125,7 +142,10 @@ const geometry: StoreGeometry = {
   sensorPositions: demoSensorsPositions,
 }
 
-export const demoStore: StoreLayout = { zones, sensors, geometry }
+/** The car park next door: one gate controller (plate reader and barrier) at its entrance. */
+const parking: ParkingLayout = { gates: [{ id: 'gate-carpark', entryLane: 'b1-in', exitLane: 'b1-out' }], capacity: 180 }
+
+export const demoStore: StoreLayout = { zones, sensors, geometry, parking }
 
 /** The zone containing a point on a floor, or null (outside the building or between zones). */
 export function zoneAt(geometry: StoreGeometry, x: number, y: number, floor: number): string | null {
@@ -147,6 +167,7 @@ export function withSensorSuffix(layout: StoreLayout, suffix: string): StoreLayo
   return {
     zones: layout.zones.map((z) => ({ ...z })),
     sensors: layout.sensors.map((s) => ({ ...s, id: rename(s.id) })),
+    ...(layout.parking ? { parking: { ...layout.parking, gates: layout.parking.gates.map((g) => ({ ...g, id: rename(g.id) })) } } : {}),
     geometry: {
       ...layout.geometry,
       sensorPositions: Object.fromEntries(Object.entries(layout.geometry.sensorPositions).map(([id, p]) => [rename(id), { ...p }])),

@@ -1,4 +1,6 @@
 import { demoStore, zoneAt, type Point, type Point3, type Rect, type StoreLayout } from './demo-store.ts'
+import { memberRef, memberTiers, simulatedMembers } from './members.ts'
+import { randomPlate, readPlate } from './plates.ts'
 
 /**
  * The store model: who is where, carrying what, at every instant. Pure and deterministic: all
@@ -193,6 +195,35 @@ type Action =
   | { kind: 'browse'; zone: string; dwellMs: number; untilMs: number; target?: Point; waitUntil: number }
   | { kind: 'despawn' }
 
+/** A car in the car park: who drove it and the plate on it. */
+interface Car {
+  plate: string
+  /** The member whose registered plate this is. */
+  memberRef?: string
+  /** The gate controller (device id) and lanes it used. */
+  gate: string
+  entryLane: string
+  exitLane: string
+  enteredAt: number
+}
+
+/** One car passing a gate lane (what the gate controller reports). */
+export interface GateEmission {
+  /** The gate controller's device id. */
+  gateId: string
+  /** The controller's own event id (unique per controller). */
+  eventId: string
+  type: 'entry' | 'exit'
+  lane: string
+  /** The plate as the reader reported it (separators, the odd O for 0). */
+  plateRead: string
+  /** The plate on the car. */
+  plate: string
+  memberRef?: string
+  ts: number
+  confidence: number
+}
+
 interface Person {
   id: string
   role: 'shopper' | 'passer'
@@ -208,6 +239,8 @@ interface Person {
   phones: Phone[]
   gone: boolean
   enteredAt?: number
+  /** Arrived by car: the car waits in the car park until they leave. */
+  car?: Car
 }
 
 export interface TruthDevice {
@@ -247,6 +280,8 @@ export interface Truth {
   visitsStarted: number
   visitsEnded: number
   passersBy: number
+  /** Cars in the car park now (all, including those that came in before counting started). */
+  carsInside: number
 }
 
 export interface Summary {
@@ -270,6 +305,15 @@ export interface Summary {
   /** Shopper arrivals by store-local hour. */
   arrivalsByHour: Record<number, number>
   peakInStore: number
+  /** Cars in the car park when counting started. */
+  carsInsideAtStart: number
+  /** Cars through the entry / exit lanes. */
+  carArrivals: number
+  carDepartures: number
+  /** Arrivals of cars whose plate a member registered. */
+  memberCarArrivals: number
+  /** Completed car stays: mean time between entry and exit, ms. */
+  meanCarStayMs: number
 }
 
 export interface StoreModelOptions {
@@ -299,6 +343,16 @@ export interface StoreModelOptions {
   wifiRotationMs?: number
   /** Run the world this long before startMs (not counted) so the store is not empty at the start. */
   warmupMs?: number
+  /** Shoppers may arrive by car (default: when the layout has a car park). */
+  cars?: boolean
+  /** Share of shoppers arriving by car (members with a registered car: carMemberShare). */
+  carShare?: number
+  /** Share of shoppers who are members with a registered car that arrive in it. */
+  carMemberShare?: number
+  /** Share of members with a registered car (the member registry, see members.ts). */
+  carOwnerShare?: number
+  /** Share of plate reads with a 0 read as O or a 1 as I. */
+  plateMisreadShare?: number
 }
 
 const MIN = 60_000
@@ -313,6 +367,14 @@ export class StoreModel {
   readonly layout: StoreLayout
   private readonly rng: Rng
   private readonly o: Required<Omit<StoreModelOptions, 'layout' | 'seed' | 'startMs' | 'warmupMs'>>
+  /** Cars draw from their own generator: the people of a seed are the same with or without a car park. */
+  private readonly carRng: Rng
+  /** Registered plate per member number (index minor − 1), or undefined. */
+  private readonly memberPlates: Array<string | undefined>
+  private readonly departures: Array<{ at: number; car: Car }> = []
+  private gates: GateEmission[] = []
+  private gateSeq = new Map<string, number>()
+  private carsInside = 0
   private t: number
   private people: Person[] = []
   private seq = 0
@@ -328,6 +390,12 @@ export class StoreModel {
     passers: number
     members: Set<number>
     memberVisits: number
+    carsInsideAtStart: number
+    carArrivals: number
+    carDepartures: number
+    memberCarArrivals: number
+    carStayMsTotal: number
+    carStaysCompleted: number
     zoneVisits: Record<string, number>
     zoneDwellMs: Record<string, number>
     visitMsTotal: number
@@ -351,10 +419,20 @@ export class StoreModel {
       stableWifiShareAndroid: opts.stableWifiShareAndroid ?? 0.3,
       bleRotationMs: opts.bleRotationMs ?? 15 * MIN,
       wifiRotationMs: opts.wifiRotationMs ?? 15 * MIN,
+      cars: (opts.cars ?? true) && this.layout.parking !== undefined && this.layout.parking.gates.length > 0,
+      carShare: opts.carShare ?? 0.3,
+      carMemberShare: opts.carMemberShare ?? 0.7,
+      carOwnerShare: opts.carOwnerShare ?? 0.4,
+      plateMisreadShare: opts.plateMisreadShare ?? 0.03,
     }
-    // Loyalty tiers (iBeacon major): most members are tier 1.
-    const tierRng = this.rng.fork()
-    this.memberTiers = Array.from({ length: this.o.memberPoolSize }, () => tierRng.weighted([[1, 6], [2, 3], [3, 1]] as const))
+    // Loyalty tiers (iBeacon major): most members are tier 1. The first draw of the generator, so
+    // simulatedMembers() gives the same tiers from the seed alone.
+    this.memberTiers = memberTiers(this.rng.fork(), this.o.memberPoolSize)
+    const seed = opts.seed ?? 1
+    this.carRng = new Rng((Math.imul(seed, 0x27d4eb2f) ^ 0x165667b1) >>> 0)
+    this.memberPlates = this.o.cars
+      ? simulatedMembers({ seed, memberPoolSize: this.o.memberPoolSize, memberUuid: this.o.memberUuid, carOwnerShare: this.o.carOwnerShare }).map((m) => m.plates[0])
+      : []
     const warmup = Math.max(0, opts.warmupMs ?? 0)
     this.t = opts.startMs - warmup
     this.resetCounters()
@@ -391,13 +469,14 @@ export class StoreModel {
    * Advance the world to nowMs (in steps of at most a second) and return the Wi-Fi probes sent
    * meanwhile. Time never goes back: an earlier nowMs is a no-op.
    */
-  step(nowMs: number): { probes: ProbeEmission[] } {
+  step(nowMs: number): { probes: ProbeEmission[]; gates: GateEmission[] } {
     this.probes = []
+    this.gates = []
     while (this.t < nowMs) {
       const dt = Math.min(STEP_MS, nowMs - this.t)
       this.substep(dt)
     }
-    return { probes: this.probes }
+    return { probes: this.probes, gates: this.gates }
   }
 
   private substep(dt: number): void {
@@ -436,6 +515,68 @@ export class StoreModel {
     }
     this.c.peakInStore = Math.max(this.c.peakInStore, inStore)
     if (this.people.some((p) => p.gone)) this.people = this.people.filter((p) => !p.gone)
+    this.driveOut()
+  }
+
+  // ── cars ──
+
+  /** A shopper who just appeared on the street may have parked a moment ago. */
+  private arriveByCar(p: Person): void {
+    if (!this.o.cars) return
+    const r = this.carRng
+    const plate = p.member ? this.memberPlates[p.member.minor - 1] : undefined
+    if (!r.bool(plate !== undefined ? this.o.carMemberShare : this.o.carShare)) return
+    const gate = r.pick(this.layout.parking!.gates)
+    // A member sometimes comes in another car (a friend's, a taxi-like drop-off is not a car here).
+    const own = plate !== undefined && r.bool(0.9)
+    const car: Car = { plate: own ? plate : randomPlate(r), gate: gate.id, entryLane: gate.entryLane, exitLane: gate.exitLane, enteredAt: this.t }
+    if (own) car.memberRef = memberRef(p.member!.minor)
+    p.car = car
+    this.carsInside++
+    this.c.carArrivals++
+    if (car.memberRef) this.c.memberCarArrivals++
+    this.emitGate(car, 'entry', this.t)
+  }
+
+  /** The shopper is back at the car: it reaches the exit barrier a few minutes later. */
+  private leaveByCar(p: Person): void {
+    if (!p.car) return
+    this.departures.push({ at: this.t + Math.round(this.carRng.range(60_000, 300_000)), car: p.car })
+    p.car = undefined
+  }
+
+  private driveOut(): void {
+    if (this.departures.length === 0) return
+    for (let i = 0; i < this.departures.length; ) {
+      const d = this.departures[i]!
+      if (d.at > this.t) {
+        i++
+        continue
+      }
+      this.departures.splice(i, 1)
+      this.carsInside--
+      this.c.carDepartures++
+      this.c.carStayMsTotal += d.at - d.car.enteredAt
+      this.c.carStaysCompleted++
+      this.emitGate(d.car, 'exit', d.at)
+    }
+  }
+
+  private emitGate(car: Car, type: 'entry' | 'exit', ts: number): void {
+    const n = (this.gateSeq.get(car.gate) ?? 0) + 1
+    this.gateSeq.set(car.gate, n)
+    const e: GateEmission = {
+      gateId: car.gate,
+      eventId: `${car.gate}-${n}`,
+      type,
+      lane: type === 'entry' ? car.entryLane : car.exitLane,
+      plateRead: readPlate(car.plate, this.carRng, this.o.plateMisreadShare),
+      plate: car.plate,
+      ts,
+      confidence: Math.round(this.carRng.range(0.82, 0.995) * 1000) / 1000,
+    }
+    if (car.memberRef) e.memberRef = car.memberRef
+    this.gates.push(e)
   }
 
   private transition(p: Person, zone: string | null): void {
@@ -489,6 +630,7 @@ export class StoreModel {
     const doorX = g.door.x + this.rng.range(-1, 1)
     p.actions.push({ kind: 'walk', to: { x: doorX, y }, speed: p.speed }, { kind: 'walk', to: { x: doorX, y: g.door.y + 1.5 }, speed: p.speed })
     p.plan = this.makePlan()
+    this.arriveByCar(p)
     this.c.shoppersArrived++
     const h = Math.floor(this.localHour())
     this.c.arrivalsByHour[h] = (this.c.arrivalsByHour[h] ?? 0) + 1
@@ -643,6 +785,7 @@ export class StoreModel {
         case 'despawn': {
           p.gone = true
           if (p.member) this.membersInside.delete(p.member.minor)
+          this.leaveByCar(p)
           return
         }
         case 'walk': {
@@ -854,6 +997,7 @@ export class StoreModel {
       visitsStarted: this.c.entered,
       visitsEnded: this.c.exited,
       passersBy: this.c.passers,
+      carsInside: this.carsInside,
     }
   }
 
@@ -874,6 +1018,11 @@ export class StoreModel {
       meanVisitMs: c.visitsCompleted ? c.visitMsTotal / c.visitsCompleted : 0,
       arrivalsByHour: { ...c.arrivalsByHour },
       peakInStore: c.peakInStore,
+      carsInsideAtStart: c.carsInsideAtStart,
+      carArrivals: c.carArrivals,
+      carDepartures: c.carDepartures,
+      memberCarArrivals: c.memberCarArrivals,
+      meanCarStayMs: c.carStaysCompleted ? c.carStayMsTotal / c.carStaysCompleted : 0,
     }
   }
 
@@ -889,6 +1038,12 @@ export class StoreModel {
       passers: 0,
       members: new Set(),
       memberVisits: 0,
+      carsInsideAtStart: this.carsInside,
+      carArrivals: 0,
+      carDepartures: 0,
+      memberCarArrivals: 0,
+      carStayMsTotal: 0,
+      carStaysCompleted: 0,
       zoneVisits: zeros(),
       zoneDwellMs: zeros(),
       visitMsTotal: 0,

@@ -1,6 +1,6 @@
-import type { BleBatch, WifiBatch } from '../contracts/index.ts'
+import type { BleBatch, GateBatch, GateEventItem, WifiBatch } from '../contracts/index.ts'
 import { topics } from '../contracts/index.ts'
-import { Rng, type BleAdvertiser } from './model.ts'
+import { Rng, type BleAdvertiser, type GateEmission } from './model.ts'
 import { distanceFromRssi, type BleHeard, type WifiHeard } from './radio.ts'
 import { AD_FLAGS, AD_MANUFACTURER, AD_SERVICE_DATA16, AD_TX_POWER, AD_UUID16_COMPLETE, COMPANY_APPLE } from '../sources/decoders/ble-adv.ts'
 
@@ -115,6 +115,16 @@ export function wifiBatch(ts: number, heard: readonly WifiHeard[]): WifiBatch {
     v: 1,
     ts,
     probes: heard.map((h) => ({ mac: h.probe.mac, rssi: h.rssi, ts: h.probe.ts, channel: h.probe.channel, seq: h.probe.seq })),
+  }
+}
+
+/** A gate controller's batch (`sensors/{gateId}/parking`): the cars through its lanes since the last one. */
+export function gateBatch(emissions: readonly GateEmission[]): GateBatch {
+  return {
+    v: 1,
+    events: emissions.map(
+      (e): GateEventItem => ({ id: e.eventId, type: e.type, plate: e.plateRead, gate: e.lane, ts: e.ts, confidence: e.confidence }),
+    ),
   }
 }
 

@@ -1,11 +1,12 @@
 import { connect, type IClientOptions, type MqttClient } from 'mqtt'
-import { topics } from '../contracts/index.ts'
+import { topics, type Member } from '../contracts/index.ts'
 import type { Clock } from '../core/clock.ts'
 import type { SensorConfig } from '../core/config.ts'
 import type { Logger } from '../core/logger.ts'
 import { demoStore, type StoreLayout } from './demo-store.ts'
 import { StoreModel, type Summary, type Truth } from './model.ts'
-import { bleBatch, EspresenseReporter, espresenseStatusTopic, wifiBatch } from './payloads.ts'
+import { simulatedMembers } from './members.ts'
+import { bleBatch, EspresenseReporter, espresenseStatusTopic, gateBatch, wifiBatch } from './payloads.ts'
 import { Radio, type RadioOptions, type WifiHeard } from './radio.ts'
 
 /**
@@ -42,6 +43,11 @@ export interface SimulatorOptions {
   /** Wi-Fi sniffers batch their probes this often, simulated ms (default 5000). */
   wifiBatchMs?: number
   radio?: RadioOptions
+  /**
+   * Simulate the layout's car-park gate controllers (`sensors/{gateId}/parking`): shoppers arrive by
+   * car, some in a member's registered car. Default: when `credentials` has every gate.
+   */
+  parking?: boolean
   /** Extra mqtt.js options for every sensor connection (reconnectPeriod, keepalive…). */
   mqtt?: Partial<IClientOptions>
   logger?: Logger
@@ -53,6 +59,9 @@ export interface PublishedCounters {
   wifi: number
   espresense: number
   status: number
+  /** Gate batches, and the gate events in them. */
+  parking: number
+  gateEvents: number
   bleSightings: number
   wifiProbes: number
   /** Messages not sent because the sensor was offline (or failed on purpose). */
@@ -66,23 +75,27 @@ export interface StepInfo {
   ble: number
   wifi: number
   espresense: number
+  parking: number
 }
 
 const STEP_MS = 1000
 const MAX_CATCH_UP_STEPS = 600
 
 interface SensorLink {
-  sensor: SensorConfig
+  id: string
+  kind: 'ble' | 'wifi' | 'espresense' | 'parking'
+  /** The layout's sensor (absent for gate controllers, which the layout lists under parking). */
+  sensor?: SensorConfig
   client?: MqttClient
   statusTopic: string
   /** Failed on purpose (failSensor): publishes are dropped until restoreSensor. */
   failed: boolean
 }
 
-type Publish = { link: SensorLink; topic: string; payload: string; kind: 'ble' | 'wifi' | 'espresense'; items: number }
+type Publish = { link: SensorLink; topic: string; payload: string; kind: 'ble' | 'wifi' | 'espresense' | 'parking'; items: number }
 
 export class Simulator {
-  readonly published: PublishedCounters = { ble: 0, wifi: 0, espresense: 0, status: 0, bleSightings: 0, wifiProbes: 0, dropped: 0, errors: 0 }
+  readonly published: PublishedCounters = { ble: 0, wifi: 0, espresense: 0, status: 0, parking: 0, gateEvents: 0, bleSightings: 0, wifiProbes: 0, dropped: 0, errors: 0 }
   /** Simulated time, for the edge under test (timestamps in payloads are simulated). */
   readonly clock: Clock = { now: () => this.simNow }
 
@@ -121,6 +134,8 @@ export class Simulator {
     for (const s of this.layout.sensors) if (!simulated.includes(s)) this.log?.info({ sensor: s.id, kind: s.kind }, 'sensor kind not simulated')
     for (const sensor of simulated) {
       const link: SensorLink = {
+        id: sensor.id,
+        kind: sensor.kind as SensorLink['kind'],
         sensor,
         statusTopic: sensor.kind === 'espresense' ? espresenseStatusTopic(sensor.id) : topics.sensorStatus(sensor.id),
         failed: false,
@@ -128,6 +143,14 @@ export class Simulator {
       this.links.set(sensor.id, link)
       if (sensor.kind === 'espresense') this.reporters.set(sensor.id, new EspresenseReporter(sensor.id, { absorption: sensor.absorption }))
       this.openClient(link)
+    }
+    const gates = this.layout.parking?.gates ?? []
+    if (this.opts.parking ?? (gates.length > 0 && gates.every((g) => this.opts.credentials[g.id]))) {
+      for (const g of gates) {
+        const link: SensorLink = { id: g.id, kind: 'parking', statusTopic: topics.sensorStatus(g.id), failed: false }
+        this.links.set(g.id, link)
+        this.openClient(link)
+      }
     }
     await this.waitConnected([...this.links.values()], this.opts.connectTimeoutMs ?? 5000)
     if (!this.opts.manual) {
@@ -158,7 +181,7 @@ export class Simulator {
             await this.withTimeout(c.endAsync(true), 2000)
           }
         } catch (err) {
-          this.log?.warn({ err, sensor: link.sensor.id }, 'sensor close failed')
+          this.log?.warn({ err, sensor: link.id }, 'sensor close failed')
           c.end(true)
         }
       }),
@@ -179,6 +202,14 @@ export class Simulator {
 
   truth(): Truth {
     return this.world().truth()
+  }
+
+  /**
+   * The simulated loyalty programme (ref `m-<minor>`, tier, tags, the app's iBeacon id, registered
+   * plates): what central would push to this store as its members config.
+   */
+  members(): Member[] {
+    return simulatedMembers({ seed: this.opts.seed ?? 1 })
   }
 
   summary(): Summary {
@@ -236,7 +267,7 @@ export class Simulator {
   }
 
   private openClient(link: SensorLink): void {
-    const id = link.sensor.id
+    const id = link.id
     const cred = this.opts.credentials[id]
     if (!cred) this.log?.warn({ sensor: id }, 'no credentials for sensor; connecting with its id only')
     const client = connect(this.opts.brokerUrl, {
@@ -311,7 +342,7 @@ export class Simulator {
     const model = this.world()
     const radio = this.radio!
     const now = this.simNow + STEP_MS
-    const { probes } = model.step(now)
+    const { probes, gates } = model.step(now)
     this.simNow = now
 
     const out: Publish[] = []
@@ -319,7 +350,7 @@ export class Simulator {
     for (const [sensorId, heard] of heardBle) {
       const link = this.links.get(sensorId)
       if (!link) continue
-      if (link.sensor.kind === 'ble') {
+      if (link.kind === 'ble') {
         out.push({ link, kind: 'ble', topic: topics.sensor(sensorId, 'ble'), payload: JSON.stringify(bleBatch(now, heard)), items: heard.length })
       } else {
         for (const r of this.reporters.get(sensorId)?.report(now, heard) ?? []) {
@@ -343,6 +374,14 @@ export class Simulator {
       this.pendingWifi.clear()
     }
 
+    const byGate = new Map<string, typeof gates>()
+    for (const g of gates) byGate.set(g.gateId, [...(byGate.get(g.gateId) ?? []), g])
+    for (const [gateId, list] of byGate) {
+      const link = this.links.get(gateId)
+      if (!link) continue
+      out.push({ link, kind: 'parking', topic: topics.sensor(gateId, 'parking'), payload: JSON.stringify(gateBatch(list)), items: list.length })
+    }
+
     if (awaitAcks) {
       // One publish in flight per connection: two back to back make the broker's second PUBACK
       // wait on Nagle for our delayed ACK (~40 ms a step with Mosquitto's defaults).
@@ -362,6 +401,7 @@ export class Simulator {
       ble: out.filter((p) => p.kind === 'ble').length,
       wifi: out.filter((p) => p.kind === 'wifi').length,
       espresense: out.filter((p) => p.kind === 'espresense').length,
+      parking: out.filter((p) => p.kind === 'parking').length,
     }
     for (const fn of this.listeners) {
       try {
@@ -377,6 +417,7 @@ export class Simulator {
     this.published[p.kind]++
     if (p.kind === 'ble') this.published.bleSightings += p.items
     if (p.kind === 'wifi') this.published.wifiProbes += p.items
+    if (p.kind === 'parking') this.published.gateEvents += p.items
   }
 
   private async send(p: Publish, awaitAck: boolean): Promise<void> {
@@ -398,7 +439,7 @@ export class Simulator {
       this.count(p)
     } catch (err) {
       this.published.errors++
-      this.log?.warn({ err, sensor: p.link.sensor.id }, 'publish failed')
+      this.log?.warn({ err, sensor: p.link.id }, 'publish failed')
     }
   }
 

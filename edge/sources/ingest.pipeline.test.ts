@@ -39,6 +39,22 @@ describe('IngestPipeline', () => {
     expect(bad.rejects[0]?.code).toBe('STORE_EDGE_ERR_SCHEMA')
   })
 
+  it('hands gate batches to the car park (plates go nowhere else) or refuses them when the store has none', async () => {
+    const { pipeline, metrics, seen } = setup()
+    const body = Buffer.from(JSON.stringify({ v: 1, events: [{ type: 'entry', plate: '苏E88888', gate: 'g', ts: NOW }, { type: 'entry', plate: '沪A1234', gate: 'g', ts: NOW }] }))
+    const refused = pipeline.handle('sensors/gate-1/parking', body, NOW)
+    expect(refused.rejects).toMatchObject([{ code: 'STORE_EDGE_ERR_UNKNOWN_SENSOR' }])
+    const handed: unknown[] = []
+    pipeline.onGates = (result, receivedAt) => handed.push([result, receivedAt])
+    const r = pipeline.handle('sensors/gate-1/parking', body, NOW)
+    expect(r).toEqual({ sightings: [], rejects: [expect.objectContaining({ code: 'STORE_EDGE_ERR_BAD_PLATE', index: 1 })] })
+    expect(handed).toHaveLength(1)
+    expect(handed[0]).toMatchObject([{ events: [{ plate: '苏E88888', plateValid: true }, { plateValid: false }] }, NOW])
+    expect(seen.sightings).toEqual([])
+    expect(JSON.stringify(seen.rejected)).not.toContain('88888')
+    expect(await counterValue(metrics.registry, 'store_edge_ingest_rejected_total', { device: 'gate-1', kind: 'parking', code: 'STORE_EDGE_ERR_BAD_PLATE' })).toBe(1)
+  })
+
   it('rejects a topic outside the contract with a reason, counted under the unknown device', async () => {
     const { pipeline, metrics, seen } = setup()
     const r = pipeline.handle('sensors/s1/unknown', Buffer.from('{}'), NOW)

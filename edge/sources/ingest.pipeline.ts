@@ -11,6 +11,7 @@ import { decodeBleBatch } from './decoders/ble-batch.decoder.ts'
 import { decodeWifiBatch } from './decoders/wifi-batch.decoder.ts'
 import { decodeEspresense } from './decoders/espresense.decoder.ts'
 import { decodeOmg } from './decoders/omg.decoder.ts'
+import { decodeGateBatch, type GateDecodeResult } from './decoders/gate.decoder.ts'
 
 /**
  * Topic + payload → decoder → sightings on the bus. Source-agnostic: the embedded broker feeds it
@@ -28,6 +29,8 @@ export class IngestPipeline {
    */
   private readonly pendingMessages = new Map<string, number>()
   private readonly pendingSightings = { ble: 0, wifi: 0 }
+  /** Where decoded gate events go (the parking module); unset when the store has no car park. */
+  onGates?: (result: GateDecodeResult, receivedAt: number) => void
 
   constructor(
     private readonly cfg: EdgeConfig,
@@ -89,6 +92,17 @@ export class IngestPipeline {
         case 'omg':
           result = decodeOmg(payload, ctx, parsed.mac)
           break
+        case 'parking': {
+          if (!this.onGates) {
+            result = { sightings: [], rejects: [{ code: 'STORE_EDGE_ERR_UNKNOWN_SENSOR', reason: 'this store has no car park (parking.enabled is false)' }] }
+            break
+          }
+          const gates = decodeGateBatch(payload, ctx)
+          // Plates go to the parking module only; the rest of the pipeline sees the rejections.
+          this.onGates(gates, receivedAt)
+          result = { sightings: [], rejects: gates.rejects }
+          break
+        }
         default:
           result = { sightings: [], rejects: [{ code: 'STORE_EDGE_ERR_TOPIC', reason: `no decoder for ${parsed.kind}` }] }
       }
