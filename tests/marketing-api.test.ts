@@ -542,4 +542,20 @@ describe.each(engines)('marketing API on $name', ({ pg }) => {
       expect(m.payload.members.map((x) => x.ref)).not.toContain('pv-gone')
     })
   })
+
+  describe('the broker away', () => {
+    it('a change saved while the broker is down is published once it is back', async () => {
+      await mosquitto.stop()
+      await waitFor(() => !app.live.client?.connected, 'gateway notices the broker is gone')
+      const r = await mkt('POST', '/v1/campaigns', draft({ id: 'while-down', stores: ['store-c'] }))
+      // Saved (the database is the truth); the push waits for the broker.
+      expect(r.statusCode, r.body).toBe(201)
+      expect(app.marketing.publisher.pending).toContain('store-c\u0000triggers')
+      await mosquitto.start()
+      await waitFor(() => app.live.client?.connected, 'gateway reconnected')
+      const t = await retained<TriggersConfigPayload>(topics.storeConfig('store-c', 'triggers'), (p) => p.campaigns.some((c) => c.id === 'while-down'))
+      expect(t.retain).toBe(true)
+      await waitFor(() => app.marketing.publisher.pending.length === 0, 'nothing left to retry')
+    })
+  })
 })

@@ -7,6 +7,10 @@ export type PublishConfig = (storeId: string, part: MarketingPart, payload: unkn
 
 const PUBLISH_TIMEOUT_MS = 5_000
 const RETRY_MS = 5_000
+/** Stores published to at once (each holds a database connection while its publish is acknowledged). */
+const CONCURRENCY = 4
+/** Members' visit counts change with every visit: their config is refreshed this often. */
+export const MEMBERS_REFRESH_MS = 6 * 3_600_000
 
 /**
  * The next version of a store's config part, inside the transaction of the change that needs it:
@@ -42,6 +46,7 @@ export async function bumpConfigVersions(q: Queryable, storeIds: readonly string
 export class ConfigPublisher {
   private readonly dirty = new Set<string>()
   private timer?: NodeJS.Timeout
+  private refreshTimer?: NodeJS.Timeout
   private retrying?: Promise<void>
 
   constructor(
@@ -54,11 +59,14 @@ export class ConfigPublisher {
   start(): void {
     this.timer = setInterval(() => void this.retry(), RETRY_MS)
     this.timer.unref()
+    this.refreshTimer = setInterval(() => void this.refreshMembers().catch((err) => this.log.warn({ err }, 'members refresh failed')), MEMBERS_REFRESH_MS)
+    this.refreshTimer.unref()
   }
 
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer)
-    this.timer = undefined
+    if (this.refreshTimer) clearInterval(this.refreshTimer)
+    this.timer = this.refreshTimer = undefined
     await this.retrying
   }
 
@@ -117,15 +125,19 @@ export class ConfigPublisher {
   async publishMany(storeIds: Iterable<string>, part: MarketingPart): Promise<{ published: Map<string, number>; failed: string[] }> {
     const published = new Map<string, number>()
     const failed: string[] = []
-    for (const id of new Set(storeIds)) {
-      try {
-        published.set(id, await this.publishOne(id, part))
-      } catch (err) {
-        failed.push(id)
-        this.dirty.add(`${id}\u0000${part}`)
-        this.log.warn({ err, store: id, part }, 'could not publish config; will retry')
+    const queue = [...new Set(storeIds)]
+    const worker = async () => {
+      for (let id = queue.shift(); id !== undefined; id = queue.shift()) {
+        try {
+          published.set(id, await this.publishOne(id, part))
+        } catch (err) {
+          failed.push(id)
+          this.dirty.add(`${id}\u0000${part}`)
+          this.log.warn({ err, store: id, part }, 'could not publish config; will retry')
+        }
       }
     }
+    await Promise.all(Array.from({ length: Math.min(CONCURRENCY, queue.length) }, worker))
     return { published, failed }
   }
 
@@ -133,6 +145,13 @@ export class ConfigPublisher {
   async publishMembersEverywhere(): Promise<{ published: Map<string, number>; failed: string[] }> {
     const stores = await this.db.query<{ id: string }>('select id from stores order by id')
     return this.publishMany(stores.map((s) => s.id), 'members')
+  }
+
+  /** New versions of every store's members config (visit counts move without a member change). */
+  async refreshMembers(): Promise<void> {
+    const stores = (await this.db.query<{ id: string }>('select id from stores order by id')).map((s) => s.id)
+    await this.db.tx((q) => bumpConfigVersions(q, stores, 'members', this.now()))
+    await this.publishMany(stores, 'members')
   }
 
   /** A store seen for the first time by this replica: make sure it has both parts. */

@@ -14,17 +14,49 @@ const literalsOf = (s: TSchema): unknown[] | undefined => {
   return anyOf.map((x) => (x as unknown as { const: unknown }).const)
 }
 
+/** For a union of objects with a literal tag field: `kind must be one of "circle", "polygon"`. */
+function tagsOf(s: TSchema): string | undefined {
+  const anyOf = (s as { anyOf?: Array<{ properties?: Record<string, { const?: unknown }> }> }).anyOf
+  const first = anyOf?.[0]?.properties
+  if (!first) return undefined
+  const tag = Object.keys(first).find((k) => anyOf!.every((b) => b.properties?.[k] && 'const' in b.properties[k]!))
+  return tag && `${tag} must be one of ${anyOf!.map((b) => JSON.stringify(b.properties![tag]!.const)).join(', ')}`
+}
+
 function describe(e: ValueError): string {
   const lits = literalsOf(e.schema)
   if (lits) return `must be one of ${lits.map((l) => JSON.stringify(l)).join(', ')}`
+  const tags = tagsOf(e.schema)
+  if (tags) return tags
   return e.message.charAt(0).toLowerCase() + e.message.slice(1)
 }
 
+/**
+ * A union of objects told apart by a literal field (a geofence shape's `kind`): the branch the
+ * value names, so its errors can be reported instead of "expected union value".
+ */
+function branchOf(s: TSchema, value: unknown): TSchema | undefined {
+  const anyOf = (s as { anyOf?: TSchema[] }).anyOf
+  if (!anyOf || typeof value !== 'object' || value === null) return undefined
+  return anyOf.find((b) => {
+    const props = (b as { properties?: Record<string, TSchema> }).properties ?? {}
+    return Object.entries(props).some(([k, p]) => 'const' in p && (value as Record<string, unknown>)[k] === (p as unknown as { const: unknown }).const)
+  })
+}
+
 /** Every schema error as `/path: problem`, one per path (a union's branch errors say nothing more). */
-export function schemaErrors(schema: TSchema, value: unknown): string[] {
+export function schemaErrors(schema: TSchema, value: unknown, base = ''): string[] {
   const out = new Map<string, string>()
   for (const e of Value.Errors(schema, value)) {
-    const path = e.path || '/'
+    const path = base + e.path || '/'
+    const branch = branchOf(e.schema, e.value)
+    if (branch) {
+      for (const line of schemaErrors(branch, e.value, base + e.path)) {
+        const i = line.indexOf(': ')
+        if (!out.has(line.slice(0, i))) out.set(line.slice(0, i), line.slice(i + 2))
+      }
+      continue
+    }
     // An unknown property is reported at its own path; say what it is.
     const msg = e.message === 'Unexpected property' ? 'unknown property' : describe(e)
     if (!out.has(path)) out.set(path, msg)
