@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import type { TSchema } from '@sinclair/typebox'
-import { BleBatch, BleSightingItem, WifiBatch, WifiProbeItem } from '../edge/contracts/index.ts'
+import { BleBatch, BleSightingItem, GateBatch, GateEventItem, WifiBatch, WifiProbeItem } from '../edge/contracts/index.ts'
 
 /**
  * The JSON Schemas firmware developers read, generated from the TypeBox contract the edge validates
@@ -34,6 +34,7 @@ export function buildSchemas(): Record<string, Record<string, unknown>> {
   return {
     'ble-batch': merged(BleBatch, 'sightings', BleSightingItem, 'BLE scanner batch (sensors/{deviceId}/ble)'),
     'wifi-batch': merged(WifiBatch, 'probes', WifiProbeItem, 'Wi-Fi probe sniffer batch (sensors/{deviceId}/wifi)'),
+    'gate-batch': merged(GateBatch, 'events', GateEventItem, 'Car-park gate events (sensors/{deviceId}/parking and POST /v1/parking/events)'),
   }
 }
 

@@ -3,10 +3,11 @@ import { readFileSync } from 'node:fs'
 import { Value } from '@sinclair/typebox/value'
 import type { TSchema } from '@sinclair/typebox'
 import { describe, expect, it } from 'vitest'
-import { BleBatch, BleSightingItem, DEVICE_ID_PATTERN, WifiBatch, WifiProbeItem, topics, type DecodeContext } from '../edge/contracts/index.ts'
+import { BleBatch, BleSightingItem, DEVICE_ID_PATTERN, GateBatch, GateEventItem, WifiBatch, WifiProbeItem, topics, type DecodeContext } from '../edge/contracts/index.ts'
 import { EdgeConfigSchema } from '../edge/core/config.ts'
 import { decodeBleBatch } from '../edge/sources/decoders/ble-batch.decoder.ts'
 import { decodeWifiBatch } from '../edge/sources/decoders/wifi-batch.decoder.ts'
+import { decodeGateBatch } from '../edge/sources/decoders/gate.decoder.ts'
 import { buildSchemas, render, SCHEMA_DIR } from './generate-schemas.ts'
 
 const readme = readFileSync(new URL('./README.md', import.meta.url), 'utf8')
@@ -37,7 +38,7 @@ function check(envelope: TSchema, arrayKey: string, item: TSchema, value: unknow
 describe('firmware-config schemas', () => {
   it('the committed JSON Schemas equal the ones generated from edge/contracts (run generate-schemas.ts)', () => {
     const generated = buildSchemas()
-    expect(Object.keys(generated).sort()).toEqual(['ble-batch', 'wifi-batch'])
+    expect(Object.keys(generated).sort()).toEqual(['ble-batch', 'gate-batch', 'wifi-batch'])
     for (const [name, schema] of Object.entries(generated)) {
       const committed = readFileSync(`${SCHEMA_DIR}${name}.schema.json`, 'utf8')
       expect(committed, `${name}.schema.json is stale: node --import tsx firmware-config/generate-schemas.ts`).toBe(render(schema))
@@ -54,7 +55,13 @@ describe('firmware-config schemas', () => {
 
   it('the README examples validate and decode without a rejection', () => {
     const ex = examples()
-    expect([...ex.keys()].sort()).toEqual(['ble-batch', 'wifi-batch'])
+    expect([...ex.keys()].sort()).toEqual(['ble-batch', 'gate-batch', 'wifi-batch'])
+
+    const gate = ex.get('gate-batch') as { events: Array<{ ts: number }> }
+    expect(check(GateBatch, 'events', GateEventItem, gate)).toEqual([])
+    const g = decodeGateBatch(JSON.stringify(gate), ctxAt(gate.events[0]!.ts, 'gate-carpark'))
+    expect(g.rejects).toEqual([])
+    expect(g.events.map((e) => [e.plate, e.plateKind])).toEqual([['沪A12345', 'ordinary'], ['沪AD12345', 'new-energy']])
 
     const wifi = ex.get('wifi-batch') as { ts: number; probes: unknown[] }
     expect(check(WifiBatch, 'probes', WifiProbeItem, wifi)).toEqual([])
@@ -88,7 +95,7 @@ describe('firmware-config schemas', () => {
   })
 
   it('the README documents the contract it claims', () => {
-    for (const s of ['sensors/{id}/status', 'offline', 'online', 'store-edge provision device', 'espresense/devices/{beaconId}/{room}', '{base}/{gateway}/BTtoMQTT/{MAC}', '/v1/webhooks/meraki', 'webhooks:', '1884']) {
+    for (const s of ['sensors/{id}/status', 'offline', 'online', 'store-edge provision device', 'espresense/devices/{beaconId}/{room}', '{base}/{gateway}/BTtoMQTT/{MAC}', '/v1/webhooks/meraki', 'webhooks:', '1884', '/v1/parking/events', 'X-Parking-Secret', 'STORE_EDGE_ERR_BAD_PLATE']) {
       expect(readme).toContain(s)
     }
   })

@@ -139,6 +139,25 @@ describe('StoreModel cars', () => {
     }
   })
 
+  it('a member driving in carries the app: the car’s member and the phone’s iBeacon are the same member', () => {
+    const registry = new Map(simulatedMembers({ seed: 4 }).map((x) => [x.ref, x]))
+    const m = new StoreModel({ seed: 4, startMs: at(11), rateMultiplier: 3 })
+    let linked = 0
+    for (let t = at(11); t <= at(13); t += 60_000) {
+      const { gates } = m.step(t)
+      const people = m.truth().people
+      for (const g of gates) {
+        if (g.type !== 'entry' || !g.memberRef) continue
+        const driver = people.find((p) => p.member && `m-${p.member.minor}` === g.memberRef)
+        expect(driver, g.memberRef).toBeDefined()
+        expect(driver!.devices.some((d) => d.beaconId === driver!.member!.beaconId)).toBe(true)
+        expect(registry.get(g.memberRef)!.beaconIds).toEqual([driver!.member!.beaconId])
+        linked++
+      }
+    }
+    expect(linked).toBeGreaterThan(3)
+  })
+
   it('cars never change the people of a seed', () => {
     const noPark = { ...demoStore, parking: undefined }
     const a = new StoreModel({ seed: 3, startMs: at(11), layout: noPark, warmupMs: HOUR })
