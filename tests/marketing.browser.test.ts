@@ -1,3 +1,5 @@
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import mqtt, { type MqttClient } from 'mqtt'
@@ -64,6 +66,9 @@ describe('marketing view in Chromium against a live gateway', () => {
   let app: GatewayApp
   let edge: MqttClient
   let browser: Browser
+  /** The push provider: a local webhook sink that accepts every coupon. */
+  let sink: Server
+  const pushed: Array<{ key?: string; memberRef?: string }> = []
   const open: RolePage[] = []
 
   const publish = (topic: string, payload: unknown, retain = false) => edge.publishAsync(topic, JSON.stringify(payload), { qos: 1, retain })
@@ -85,8 +90,22 @@ describe('marketing view in Chromium against a live gateway', () => {
 
   beforeAll(async () => {
     ;({ dir, cleanup } = await tempDir('store-edge-mkt-browser-'))
+    sink = createServer((req, res) => {
+      let body = ''
+      req.on('data', (c) => (body += c))
+      req.on('end', () => {
+        try {
+          pushed.push(JSON.parse(body))
+        } catch {
+          pushed.push({})
+        }
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{}')
+      })
+    })
+    await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r))
+    const webhook = { url: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/push`, secret: 'marketing-browser-test-secret' }
     ;[app, browser] = await Promise.all([
-      new GatewayApp({ config: gatewayTestConfig(dir, { auth: { demoUsers: true } }), logger: testLogger(), defaultMetrics: false }).start(),
+      new GatewayApp({ config: gatewayTestConfig(dir, { auth: { demoUsers: true }, coupons: { webhook } }), logger: testLogger(), defaultMetrics: false }).start(),
       launchChromium(),
     ])
     await app.data.stores.create({ id: 'store-a', name: 'Alpha Market', timezone: TZ })
@@ -113,10 +132,11 @@ describe('marketing view in Chromium against a live gateway', () => {
     await browser?.close()
     await edge?.endAsync()
     await app?.stop()
+    await new Promise((r) => sink?.close(r))
     await cleanup?.()
   })
 
-  it('marketing: builds a campaign in the editor (a bad rule shows its errors beside the form), previews it over the last 7 days, meets a version conflict and sees the audit trail', async () => {
+  it('marketing: builds a campaign in the editor (a bad rule shows its errors beside the form), previews it over the last 7 days, meets a version conflict, sees the audit trail and archives it', async () => {
     // Members and a week of recorded geofence events for the preview: m-1 dwelt 10 min in
     // cosmetics three days ago and yesterday, m-2 only 2 min, a non-member 10 min.
     const { page, errors } = await session()
@@ -171,6 +191,8 @@ describe('marketing view in Chromium against a live gateway', () => {
     await page.getByTestId('cf-cap-week').fill('2')
     await page.getByTestId('campaign-errors').getByTestId('campaign-error').filter({ hasText: 'perMemberPerWeek' }).waitFor()
     expect(await page.getByTestId('campaign-errors').getByTestId('campaign-error').count()).toBeGreaterThanOrEqual(2)
+    await page.getByTestId('field-error-caps').waitFor()
+    await page.screenshot({ path: join(process.env.DASHBOARD_SHOTS ?? join(tmpdir(), 'store-edge-dashboard-shots'), 'campaign-errors.png'), fullPage: true, animations: 'disabled' })
 
     // Fixed: 5 minutes of dwell, caps in order. The check turns valid, the save creates version 1.
     await page.getByTestId('cf-dwell-min').fill('5')
@@ -236,6 +258,16 @@ describe('marketing view in Chromium against a live gateway', () => {
     expect(await page.getByTestId('campaign-status-cosmetics-dwell').getAttribute('data-status')).toBe('enabled')
     expect(await text(page, 'campaign-trigger-cosmetics-dwell')()).toContain('cosmetics')
     await expect.poll(text(page, 'campaign-budget-cosmetics-dwell'), POLL).toBe('200 of 200')
+
+    // Archived (confirmed inline): gone from the list until "Show archived", where it says so.
+    await page.getByTestId('campaign-link-cosmetics-dwell').click()
+    await page.getByTestId('campaign-archive').click()
+    await page.getByTestId('campaign-archive-confirm').click()
+    await page.waitForURL(/#\/marketing$/)
+    await page.getByTestId('campaigns-empty').waitFor()
+    await page.getByTestId('campaigns-show-archived').check()
+    expect(await page.getByTestId('campaign-status-cosmetics-dwell').getAttribute('data-status')).toBe('archived')
+    expect(((await fromPage(page, 'GET', '/v1/campaigns')).body.campaigns as Array<{ archived: boolean }>).map((c) => c.archived)).toEqual([true])
     // The browser logs the two refusals this test provoked (the bad rule's save, the stale save); nothing else.
     const refused = (code: number) => `console: Failed to load resource: the server responded with a status of ${code} (${code === 400 ? 'Bad Request' : 'Conflict'})`
     expect(errors).toEqual([refused(400), refused(409)])
@@ -287,7 +319,7 @@ describe('marketing view in Chromium against a live gateway', () => {
 
     // A polygon: three clicks and a double-click to close.
     await page.getByTestId('geofence-tool-polygon').click()
-    for (const [dx, dy] of [[-2000, 1000], [-1000, 2500], [-3000, 2500]]) await page.mouse.click(box.x + box.width / 2 + px(dx), box.y + box.height / 2 - px(dy))
+    for (const [dx, dy] of [[-2000, 1000], [-1000, 2500], [-3000, 2500]] as const) await page.mouse.click(box.x + box.width / 2 + px(dx), box.y + box.height / 2 - px(dy))
     await page.mouse.dblclick(box.x + box.width / 2 + px(-3000), box.y + box.height / 2 - px(1500))
     await page.getByTestId('geofence-draft-polygon').waitFor()
     expect(await page.getByTestId('geofence-draft-polygon').getAttribute('data-points')).toBe('4')
@@ -309,7 +341,7 @@ describe('marketing view in Chromium against a live gateway', () => {
     expect(errors).toEqual([])
   })
 
-  it('marketing: a coupon request an edge publishes appears in the live feed and the funnel without a reload', async () => {
+  it('marketing: a coupon request an edge publishes appears in the live feed and the funnel without a reload, then turns pushed', async () => {
     const { page, errors } = await session()
     await loginUi(page, 'marketing', 'demo-marketing')
     expect((await fromPage(page, 'POST', '/v1/campaigns', campaign('welcome-a', { name: 'Welcome at Alpha' }))).status).toBe(201)
@@ -345,6 +377,11 @@ describe('marketing view in Chromium against a live gateway', () => {
     expect(await item.getByTestId('coupon-item-store').textContent()).toBe('Alpha Market')
     await expect.poll(text(page, 'funnel-issued-welcome-a'), POLL).toBe('1')
     await expect.poll(text(page, 'campaign-budget-welcome-a'), POLL).toBe('49 of 50')
+    // The outbox pushes it to the webhook; the same line turns "Pushed" and the funnel follows.
+    await page.getByTestId('coupon-feed').locator(`[data-key="${req.key}"][data-push="pushed"]`).waitFor()
+    expect(await page.getByTestId('coupon-feed').locator(`[data-key="${req.key}"]`).count()).toBe(1)
+    expect(pushed.filter((b) => JSON.stringify(b).includes('m-7'))).toHaveLength(1)
+    await expect.poll(text(page, 'funnel-pushed-welcome-a'), POLL).toBe('1')
 
     // The same member again the same local day: the ledger rejects it on the day cap, and the feed says why.
     const event2 = { ...event, id: `ev-${ts}-2`, ts: ts + 1000 }

@@ -164,7 +164,9 @@ export function mount(root, ctx, [rawId]) {
     let validateSeq = 0
     /** @type {ReturnType<typeof setTimeout>|undefined} */
     let validateTimer
+    signal.addEventListener('abort', () => clearTimeout(validateTimer), { once: true })
     const scheduleValidate = () => {
+      if (signal.aborted) return
       clearTimeout(validateTimer)
       validity.dataset.state = 'pending'
       validateTimer = setTimeout(() => void validate(), VALIDATE_DEBOUNCE_MS)
@@ -267,8 +269,6 @@ export function mount(root, ctx, [rawId]) {
     void refreshTargets()
     if (canWrite && !isNew) scheduleValidate()
   }
-
-  return () => undefined
 }
 
 /** @param {string} id @param {AbortSignal} signal */
