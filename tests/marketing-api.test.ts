@@ -1,7 +1,8 @@
 import mqtt, { type MqttClient } from 'mqtt'
 import type { InjectOptions } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { topics, type Campaign, type LocationReport, type MembersConfigPayload, type TriggersConfigPayload } from '../edge/contracts/index.ts'
+import { Value } from '@sinclair/typebox/value'
+import { MembersConfigPayload, TriggersConfigPayload, topics, type Campaign, type LocationReport } from '../edge/contracts/index.ts'
 import { GatewayApp } from '../gateway/app.ts'
 import type { Role } from '../gateway/auth/roles.ts'
 import { connect, tempDir, testLogger, waitFor } from './helpers.ts'
@@ -536,10 +537,14 @@ describe.each(engines)('marketing API on $name', ({ pg }) => {
       }
       const t = await retained<TriggersConfigPayload>(topics.storeConfig('store-new', 'triggers'))
       expect(t.payload.campaigns.map((c) => c.id)).toEqual(['chain-arrival'])
+      // What the edge's downlink accepts: the contract's schemas, exactly.
+      expect([...Value.Errors(TriggersConfigPayload, t.payload)]).toEqual([])
+      expect([...Value.Errors(TriggersConfigPayload, (await retained<TriggersConfigPayload>(topics.storeConfig('store-a', 'triggers'))).payload)]).toEqual([])
       expect(t.payload.geofences).toEqual([])
       const m = await retained<MembersConfigPayload>(topics.storeConfig('store-new', 'members'))
       expect(m.payload.members.map((x) => x.ref)).toContain('pv-gold')
       expect(m.payload.members.map((x) => x.ref)).not.toContain('pv-gone')
+      expect([...Value.Errors(MembersConfigPayload, m.payload)]).toEqual([])
     })
   })
 
