@@ -196,4 +196,51 @@ describe('edge geofences and triggers: config from central, a member phone sight
     expect(((await schemaBad.json()) as { error: { code: string } }).error.code).toBe('STORE_EDGE_ERR_VALIDATION')
     expect(await counterValue(again.metrics.registry, 'store_edge_location_fixes_rejected_total', { reason: 'accuracy' })).toBe(1)
   })
+
+  it('a member’s car: an arrival coupon at the entry gate, a departure coupon at the exit only after their phone reached cosmetics', async () => {
+    const edge = await start(false, { parking: { enabled: true, resetAt: '' } })
+    const twoMembers = { v: 1, version: 1, members: [...members.members, { ref: 'm-8', tier: 1, tags: [], beaconIds: [], plates: ['沪B54321'], visits: 0 }] }
+    const carpark = {
+      v: 1,
+      version: 1,
+      geofences: [],
+      campaigns: [
+        { id: 'park-arrival', name: 'Arrival', version: 1, stores: ['*'], event: 'enter', zones: ['carpark'], sources: ['plate'], audience: {}, schedule: {}, caps: {}, coupon },
+        { id: 'park-departure', name: 'Departure', version: 2, stores: ['*'], event: 'exit', zones: ['carpark'], visitZones: ['cosmetics'], audience: {}, schedule: {}, caps: {}, coupon },
+      ],
+    }
+    expect((await edge.downlink.apply('members', Buffer.from(JSON.stringify(twoMembers)))).ok).toBe(true)
+    expect((await edge.downlink.apply('triggers', Buffer.from(JSON.stringify(carpark)))).ok).toBe(true)
+    const fired: CouponRequest[] = []
+    edge.bus.subscriber('test').onCouponRequest((r) => fired.push(r))
+    const events: GeofenceEvent[] = []
+    edge.bus.subscriber('test').onGeofence((e) => events.push(e))
+
+    const port = edge.broker.address.mqtt.port
+    const g = await edge.credentials.provision('gate-north', 'parking')
+    const gate = await connect(`mqtt://127.0.0.1:${port}`, { clientId: 'gate-north', username: g.username, password: g.password })
+    const s = await edge.credentials.provision('scanner-2', 'ble')
+    const scanner = await connect(`mqtt://127.0.0.1:${port}`, { clientId: 'scanner-2', username: s.username, password: s.password })
+    clients.push(gate, scanner)
+    const gateEvent = (id: string, type: 'entry' | 'exit', plate: string) =>
+      gate.publishAsync('sensors/gate-north/parking', JSON.stringify({ v: 1, events: [{ id, type, plate, gate: `north-${type}`, ts: Date.now() }] }), { qos: 1 })
+
+    await gateEvent('e-1', 'entry', '沪A12345') // m-7
+    await gateEvent('e-2', 'entry', '沪B54321') // m-8, who will not go to cosmetics
+    await waitFor(() => fired.filter((r) => r.campaignId === 'park-arrival').length === 2, 'two arrival coupons')
+    expect(fired.map((r) => [r.campaignId, r.memberRef, r.event.source]).sort()).toEqual([['park-arrival', 'm-7', 'plate'], ['park-arrival', 'm-8', 'plate']])
+
+    await scanner.publishAsync('sensors/scanner-2/ble', JSON.stringify({ v: 1, ts: Date.now(), sightings: [{ mac: 'd4:00:00:00:00:07', addrType: 'random', rssi: -52, adv: iBeaconAdv(MEMBER_BEACON_UUID, 1, 7, -59) }] }), { qos: 1 })
+    await waitFor(() => events.some((e) => e.type === 'enter' && e.zone === 'cosmetics' && e.memberRef === 'm-7'), 'm-7 reached cosmetics')
+
+    await gateEvent('x-1', 'exit', '沪A12345')
+    await gateEvent('x-2', 'exit', '沪B54321')
+    await waitFor(() => events.filter((e) => e.type === 'exit' && e.zone === 'carpark').length === 2, 'both cars left')
+    const departures = fired.filter((r) => r.campaignId === 'park-departure')
+    expect(departures.map((r) => r.memberRef)).toEqual(['m-7'])
+    const exit = events.find((e) => e.type === 'exit' && e.memberRef === 'm-7' && e.zone === 'carpark')!
+    expect(exit).toMatchObject({ explicit: true, source: 'plate', zoneKind: 'carpark' })
+    expect(departures[0]!.key).toBe(couponKey(STORE, 'park-departure', 'm-7', exit.id))
+    expect(await counterValue(edge.metrics.registry, 'store_edge_triggers_suppressed_total', { reason: 'visit-zones' })).toBe(1)
+  })
 })
