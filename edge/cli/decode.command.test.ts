@@ -97,6 +97,21 @@ describe('store-edge decode (in-process)', () => {
     expect((await run(['meraki', JSON.stringify(post), '--topic', 'sensors/x/wifi'])).code).toBe(2)
   })
 
+  it('decodes a gate batch: normalised plates, each bad event rejected with its reason', async () => {
+    const now = Date.now()
+    const body = JSON.stringify({ v: 1, events: [{ type: 'entry', plate: '沪a·O2345', gate: 'b1-in', ts: now }, { type: 'exit', plate: '沪A1234', gate: 'b1-out', ts: now }] })
+    const r = await run(['parking', body, '--topic', 'sensors/gate-carpark/parking'])
+    expect(r.code).toBe(1)
+    const out = JSON.parse(r.out) as { ok: boolean; events: Array<Record<string, unknown>>; rejects: Array<Record<string, unknown>> }
+    expect(out.ok).toBe(false)
+    expect(out.events.map((e) => [e.deviceId, e.plate, e.plateValid, e.corrected])).toEqual([
+      ['gate-carpark', '沪A02345', true, true],
+      ['gate-carpark', '沪A1234', false, undefined],
+    ])
+    expect(out.rejects).toEqual([{ code: 'STORE_EDGE_ERR_BAD_PLATE', index: 1, reason: expect.stringMatching(/^\/events\/1\/plate: a plate has 7 characters/) }])
+    expect((await run(['parking', JSON.stringify({ v: 1, events: [{ type: 'entry', plate: '京AD12345', gate: 'g', ts: now }] })])).code).toBe(0)
+  })
+
   it('needs --topic for espresense and omg, and takes the beacon id / MAC and the device id from it', async () => {
     for (const kind of ['espresense', 'omg']) {
       const r = await run([kind, '{}'])

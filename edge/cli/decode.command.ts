@@ -12,7 +12,7 @@ import { decodeWifiBatch } from '../sources/decoders/wifi-batch.decoder.ts'
  * 2 = usage error.
  */
 
-export const DECODE_KINDS = ['ble', 'wifi', 'espresense', 'omg', 'meraki'] as const
+export const DECODE_KINDS = ['ble', 'wifi', 'espresense', 'omg', 'meraki', 'parking'] as const
 export type DecodeKind = (typeof DECODE_KINDS)[number]
 
 /** The process edges of the command, replaceable so tests can run it in-process. */
@@ -60,10 +60,10 @@ function positiveInt(name: string) {
 export function decodeCommand(ioOverrides: Partial<DecodeIo> = {}): Command {
   const io: DecodeIo = { ...defaultIo, ...ioOverrides }
   const cmd = new Command('decode')
-    .description('Decode one sensor payload with the edge decoders and print the sightings and rejections as JSON.')
+    .description('Decode one sensor payload with the edge decoders and print the sightings (gate events for parking) and rejections as JSON.')
     .addArgument(new Argument('<kind>', 'payload format').choices(DECODE_KINDS))
     .argument('<payload>', 'inline JSON, @path to read a file, or - to read stdin')
-    .option('--topic <topic>', 'MQTT topic it arrived on: required for espresense (espresense/devices/{beaconId}/{room}) and omg ({base}/{gateway}/BTtoMQTT/{mac}); optional for ble/wifi (sensors/{deviceId}/{kind})')
+    .option('--topic <topic>', 'MQTT topic it arrived on: required for espresense (espresense/devices/{beaconId}/{room}) and omg ({base}/{gateway}/BTtoMQTT/{mac}); optional for ble/wifi/parking (sensors/{deviceId}/{kind})')
     .addOption(new Option('--max-skew-ms <ms>', 'largest accepted distance between payload timestamps and now').default(600_000).argParser(positiveInt('--max-skew-ms')))
     .addOption(new Option('--max-batch <n>', 'largest accepted batch').default(500).argParser(positiveInt('--max-batch')))
     .showHelpAfterError('(run "store-edge decode --help" for usage)')
@@ -108,6 +108,15 @@ export function decodeCommand(ioOverrides: Partial<DecodeIo> = {}): Command {
       maxSkewMs: opts.maxSkewMs,
       maxBatch: opts.maxBatch,
     }
+    if (kind === 'parking') {
+      // Gate events: plates as the edge normalises them (this output stays on the engineer's screen;
+      // at the edge a plate goes no further than the car park, which hashes non-members' plates).
+      const { decodeGateBatch } = await import('../sources/decoders/gate.decoder.ts')
+      const r = decodeGateBatch(payload, ctx)
+      io.stdout(JSON.stringify({ ok: r.rejects.length === 0, events: r.events, rejects: r.rejects }, null, 2) + '\n')
+      io.setExitCode(r.rejects.length === 0 ? 0 : 1)
+      return
+    }
     const result = await decode(kind, payload, ctx, fromTopic)
     const rejects = result.rejects
     io.stdout(JSON.stringify({ ok: rejects.length === 0, sightings: result.sightings, rejects, note: CLI_HASH_NOTE }, null, 2) + '\n')
@@ -117,7 +126,7 @@ export function decodeCommand(ioOverrides: Partial<DecodeIo> = {}): Command {
 }
 
 /** BLE-family decoders load on demand: `decode wifi` does not pay for the advertisement parsers. */
-async function decode(kind: DecodeKind, payload: string, ctx: DecodeContext, fromTopic: string): Promise<DecodeResult> {
+async function decode(kind: Exclude<DecodeKind, 'parking'>, payload: string, ctx: DecodeContext, fromTopic: string): Promise<DecodeResult> {
   switch (kind) {
     case 'wifi':
       return decodeWifiBatch(payload, ctx)
