@@ -59,7 +59,8 @@ const rows = (db: Db, keys: string[]) =>
     [JSON.stringify(keys)],
   )
 
-const fast: Partial<OutboxWorkerOptions> = { pollMs: 20, backoffBaseMs: 20, backoffMaxMs: 100, leaseMs: 5000 }
+// Provider timeouts and leases generous: a loaded test machine must not turn a slow answer into a retry (a duplicate).
+const fast: Partial<OutboxWorkerOptions> = { pollMs: 20, backoffBaseMs: 20, backoffMaxMs: 100, leaseMs: 120_000 }
 
 describe('outbox worker and webhook provider (PGlite)', () => {
   let db: Db
@@ -83,7 +84,7 @@ describe('outbox worker and webhook provider (PGlite)', () => {
   const worker = (over: Partial<OutboxWorkerOptions> = {}) => {
     const registry = new Registry()
     const metrics = createCouponMetrics(registry)
-    const w = new OutboxWorker({ db, providers: new Map([['webhook', new WebhookProvider({ url: sink.url, secret: SECRET, timeoutMs: 2000 })]]), log, metrics, ...fast, ...over })
+    const w = new OutboxWorker({ db, providers: new Map([['webhook', new WebhookProvider({ url: sink.url, secret: SECRET, timeoutMs: 30_000 })]]), log, metrics, ...fast, ...over })
     return { w, registry }
   }
 
@@ -174,7 +175,7 @@ describe.runIf(pgReachable)('outbox on PostgreSQL: two replicas never push one r
     await seedCampaign(db, campaign({ id: 'c-two' }))
     const keys = await issue(db, 'c-two', Array.from({ length: 500 }, (_, i) => `m-t${i}`))
     sink.delayMs = 2 // keep pushes in flight while the other replica claims
-    const mk = (d: Db) => new OutboxWorker({ db: d, providers: new Map([['webhook', new WebhookProvider({ url: sink.url, secret: SECRET, timeoutMs: 2000 })]]), log, batch: 7, concurrency: 16, ...fast })
+    const mk = (d: Db) => new OutboxWorker({ db: d, providers: new Map([['webhook', new WebhookProvider({ url: sink.url, secret: SECRET, timeoutMs: 30_000 })]]), log, batch: 7, concurrency: 16, ...fast })
     const a = mk(db)
     const b = mk(db2)
     await Promise.all([a.start(), b.start()])
@@ -192,7 +193,7 @@ describe.runIf(pgReachable)('outbox on PostgreSQL: two replicas never push one r
     // "Replica A" claims the row and never comes back (its lease: 500 ms).
     const claimed = await db.query(`update coupon_outbox set locked_until = now() + interval '500 milliseconds', attempts = attempts + 1 where coupon_key = $1 returning id`, [k])
     expect(claimed).toHaveLength(1)
-    const b = new OutboxWorker({ db: db2, providers: new Map([['webhook', new WebhookProvider({ url: sink.url, secret: SECRET, timeoutMs: 2000 })]]), log, ...fast })
+    const b = new OutboxWorker({ db: db2, providers: new Map([['webhook', new WebhookProvider({ url: sink.url, secret: SECRET, timeoutMs: 30_000 })]]), log, ...fast })
     await b.start()
     const before = Date.now()
     await waitFor(() => sink.counts().get(k!) === 1, 'pushed by the survivor')
@@ -262,7 +263,7 @@ describe('WeChat template-message provider against a fake WeChat server', () => 
   })
 
   it('fetches a token once, caches it until expires_in, and sends the template message', async () => {
-    const p = new WechatProvider({ baseUrl: wx.url, appId: 'wx-app', appSecret: 'wx-secret', timeoutMs: 2000, now: () => clock })
+    const p = new WechatProvider({ baseUrl: wx.url, appId: 'wx-app', appSecret: 'wx-secret', timeoutMs: 30_000, now: () => clock })
     expect(await p.send(msg())).toEqual({ ok: true })
     expect(await p.send(msg())).toEqual({ ok: true })
     expect(p.tokenFetches).toBe(1)
@@ -273,7 +274,7 @@ describe('WeChat template-message provider against a fake WeChat server', () => 
   })
 
   it('on 40001/42001 (token invalidated elsewhere) refreshes the token and retries at once', async () => {
-    const p = new WechatProvider({ baseUrl: wx.url, appId: 'wx-app', appSecret: 'wx-secret', timeoutMs: 2000, now: () => clock })
+    const p = new WechatProvider({ baseUrl: wx.url, appId: 'wx-app', appSecret: 'wx-secret', timeoutMs: 30_000, now: () => clock })
     expect(await p.send(msg())).toEqual({ ok: true })
     wx.valid.clear() // another server refreshed the token: ours is dead
     const before = wx.sent.length
@@ -286,7 +287,7 @@ describe('WeChat template-message provider against a fake WeChat server', () => 
   })
 
   it('classifies errcodes: busy and quota retry; unsubscribed, bad openid or template are dead; no openId is dead', async () => {
-    const p = new WechatProvider({ baseUrl: wx.url, appId: 'wx-app', appSecret: 'wx-secret', timeoutMs: 2000, now: () => clock })
+    const p = new WechatProvider({ baseUrl: wx.url, appId: 'wx-app', appSecret: 'wx-secret', timeoutMs: 30_000, now: () => clock })
     wx.script = [-1]
     expect(await p.send(msg())).toMatchObject({ ok: false, permanent: false })
     wx.script = [45009]
@@ -296,7 +297,7 @@ describe('WeChat template-message provider against a fake WeChat server', () => 
       expect(await p.send(msg())).toMatchObject({ ok: false, permanent: true, error: expect.stringContaining(`errcode ${code}`) })
     }
     expect(await p.send(msg({ openId: undefined }))).toMatchObject({ ok: false, permanent: true })
-    const bad = new WechatProvider({ baseUrl: wx.url, appId: 'wx-app', appSecret: 'wrong', timeoutMs: 2000 })
+    const bad = new WechatProvider({ baseUrl: wx.url, appId: 'wx-app', appSecret: 'wrong', timeoutMs: 30_000 })
     expect(await bad.send(msg())).toMatchObject({ ok: false, permanent: false, error: expect.stringContaining('40013') })
   })
 
@@ -308,7 +309,7 @@ describe('WeChat template-message provider against a fake WeChat server', () => 
       await seedMember(db, 'm-wx', { provider: 'wechat', openId: 'o-wx-42' })
       await seedMember(db, 'm-wx-none', { provider: 'wechat' })
       const [k, kNone] = await issue(db, 'c-wx-out', ['m-wx', 'm-wx-none'])
-      const w = new OutboxWorker({ db, providers: new Map([['wechat', new WechatProvider({ baseUrl: wx.url, appId: 'wx-app', appSecret: 'wx-secret', timeoutMs: 2000 })]]), log, ...fast })
+      const w = new OutboxWorker({ db, providers: new Map([['wechat', new WechatProvider({ baseUrl: wx.url, appId: 'wx-app', appSecret: 'wx-secret', timeoutMs: 30_000 })]]), log, ...fast })
       await w.start()
       await waitFor(async () => (await rows(db, [k!, kNone!])).every((r) => r.status !== 'pending'), 'both settled')
       await w.stop()

@@ -10,10 +10,11 @@ import type { SigningKey } from './signing-key.ts'
  *
  *  1. the idempotency key is the primary key: a request seen before answers its first outcome,
  *     unchanged, whatever happened since (a redelivery, a replay, a second replica);
- *  2. advisory transaction locks, always in the same order (the campaign, when it has a budget,
- *     then the member), serialise replicas racing on one budget or one member, so the counts the
- *     caps are checked against are exact (read committed: each statement after the lock sees what
- *     the previous holder committed);
+ *  2. an advisory transaction lock on the member serialises replicas racing on one member, so the
+ *     counts the caps are checked against are exact (read committed: each statement after the lock
+ *     sees what the previous holder committed); a campaign's budget is a counter row incremented
+ *     conditionally as the last check, so racing replicas serialise on it only for the end of
+ *     their transactions (the order is always member lock, then budget row: no deadlock);
  *  3. the campaign version named by the request supplies the caps; lateness, the member having
  *     left, exclusion, cooldown, day / week / campaign caps and the budget are checked in that order;
  *  4. the outcome is stored whatever it is (rejections too, with their reason), and an issued
@@ -110,8 +111,7 @@ export const outcomeOf = (r: CouponRow, duplicate: boolean): LedgerOutcome => ({
   duplicate,
 })
 
-/** Advisory lock namespaces (the two-int form keeps them apart from the migration lock). */
-const LOCK_CAMPAIGN = 0x5ec0
+/** Advisory lock namespace of members (the two-int form keeps it apart from the migration lock). */
 const LOCK_MEMBER = 0x5ec1
 /** Exits closer together than this belong to one visit (moving between zones is not a new visit). */
 export const VISIT_GAP_MS = 30 * 60_000
@@ -127,10 +127,59 @@ export interface CouponLedgerOptions {
   onOutcome?: (o: LedgerOutcome, ms: number) => void
 }
 
-interface CampaignVersionRow {
-  body: Campaign
-  archived: boolean
-  current_enabled: boolean | null
+/** Everything one decision reads, in one statement (after the member lock). */
+interface DecisionFacts {
+  existing: boolean
+  cv: { body: Campaign; archived: boolean; current_enabled: boolean | null } | null
+  provider: string | null
+  member_left: boolean
+  day: number
+  week: number
+  total: number
+  cooling: number
+  group_cooling: number
+  group_event: number
+}
+
+/**
+ * $1 key, $2 campaign, $3 version, $4 member, $5 store, $6 event ts, $7 zone, $8 local day,
+ * $9 / $10 the week window around firedAt, $11 firedAt, $12 event id. Cooldown and group come from
+ * the campaign version. "Left": a later exit of the event's zone, or of the car park (the member
+ * drove away). Holdout rows count toward caps: the member was "reached" for the experiment's sake.
+ */
+const FACTS_SQL = `
+  with cv as (
+    select v.body, c.archived, (c.body->>'enabled')::boolean as current_enabled
+      from campaign_versions v join campaigns c on c.id = v.campaign_id
+     where v.campaign_id = $2 and v.version = $3
+  ), p as (
+    select coalesce((select (body->'caps'->>'cooldownS')::int from cv), 0) * interval '1 second' as cool,
+           (select body->>'exclusiveGroup' from cv) as grp
+  )
+  select exists (select 1 from coupons where key = $1) as existing,
+         (select row_to_json(cv) from cv) as cv,
+         (select push->>'provider' from members where ref = $4) as provider,
+         exists (select 1 from geofence_events g
+                  where g.store_id = $5 and g.member_ref = $4 and g.type = 'exit' and g.ts > $6 and (g.zone = $7 or g.zone_kind = 'carpark')) as member_left,
+         n.*
+    from p, lateral (
+      select count(*) filter (where campaign_id = $2 and local_day = $8::date)::int as day,
+             count(*) filter (where campaign_id = $2 and fired_at > $9 and fired_at <= $10)::int as week,
+             count(*) filter (where campaign_id = $2)::int as total,
+             count(*) filter (where campaign_id = $2 and fired_at > $11::timestamptz - p.cool and fired_at < $11::timestamptz + p.cool)::int as cooling,
+             count(*) filter (where p.grp is not null and exclusive_group = p.grp and fired_at > $11::timestamptz - p.cool and fired_at < $11::timestamptz + p.cool)::int as group_cooling,
+             count(*) filter (where p.grp is not null and exclusive_group = p.grp and event_id = $12)::int as group_event
+        from coupons where member_ref = $4 and status in ('issued', 'holdout')
+    ) n`
+
+function capsReason(n: DecisionFacts, c: Campaign, group: string | null): RejectReason | null {
+  const caps = c.caps
+  if (group && n.group_event > 0) return 'exclusive'
+  if ((caps.cooldownS ?? 0) > 0 && (n.cooling > 0 || (group && n.group_cooling > 0))) return 'cooldown'
+  if (caps.perMemberPerDay && n.day >= caps.perMemberPerDay) return 'cap-day'
+  if (caps.perMemberPerWeek && n.week >= caps.perMemberPerWeek) return 'cap-week'
+  if (caps.perMemberPerCampaign && n.total >= caps.perMemberPerCampaign) return 'cap-campaign'
+  return null
 }
 
 export class CouponLedger {
@@ -147,39 +196,51 @@ export class CouponLedger {
   /** Decides one coupon request (see the file comment). Safe to call again with the same request. */
   async requestCoupon(req: CouponRequest): Promise<LedgerOutcome> {
     const t0 = performance.now()
-    // Fast path for redeliveries: no locks when the key is already decided.
-    const seen = await this.db.query<CouponRow>('select * from coupons where key = $1', [req.key])
-    const out = seen[0] ? outcomeOf(seen[0], true) : await this.db.tx((q) => this.decide(q, req))
+    const out = await this.db.tx((q) => this.decide(q, req))
     this.opts.onOutcome?.(out, performance.now() - t0)
     return out
   }
 
+  /**
+   * Round trips: the member lock; one read of everything the decision needs (the key, the campaign
+   * version, the member's counts, whether they left, their push provider); the budget increment
+   * when there is a budget; one insert of the coupon and its outbox row.
+   */
   private async decide(q: Queryable, req: CouponRequest): Promise<LedgerOutcome> {
     const received = this.now()
-    const versions = await q.query<CampaignVersionRow>(
-      `select v.body, c.archived, (c.body->>'enabled')::boolean as current_enabled
-         from campaign_versions v join campaigns c on c.id = v.campaign_id
-        where v.campaign_id = $1 and v.version = $2`,
-      [req.campaignId, req.campaignVersion],
-    )
-    const cv = versions[0]
-    const campaign = cv?.body
-    if (campaign?.caps.budget) await q.query('select pg_advisory_xact_lock($1, hashtext($2))', [LOCK_CAMPAIGN, req.campaignId])
     await q.query('select pg_advisory_xact_lock($1, hashtext($2))', [LOCK_MEMBER, req.memberRef])
-    // Under the member lock a concurrent request with this key (same member) has committed or not started.
-    const again = await q.query<CouponRow>('select * from coupons where key = $1', [req.key])
-    if (again[0]) return outcomeOf(again[0], true)
-
+    // After the lock: a concurrent request with this key (same member) has committed or not begun.
+    const [s] = await q.query<DecisionFacts>(FACTS_SQL, [
+      req.key, req.campaignId, req.campaignVersion, req.memberRef, req.storeId, new Date(req.event.ts), req.event.zone, req.localDay,
+      new Date(req.firedAt - 7 * DAY_MS), new Date(req.firedAt + 7 * DAY_MS), new Date(req.firedAt), req.event.id,
+    ])
+    const f = s!
+    if (f.existing) {
+      const first = await q.query<CouponRow>('select * from coupons where key = $1', [req.key])
+      return outcomeOf(first[0]!, true)
+    }
+    const campaign = f.cv?.body
     const group = campaign?.exclusiveGroup ?? null
+    const holdout = !!campaign && (req.holdout || inHoldout(campaign.id, req.memberRef, campaign.holdoutPct))
     let reason: RejectReason | null = null
-    if (!cv || !campaign) reason = 'unknown-campaign'
-    else if (cv.archived || cv.current_enabled === false || !campaign.enabled) reason = 'campaign-disabled'
+    if (!f.cv || !campaign) reason = 'unknown-campaign'
+    else if (f.cv.archived || f.cv.current_enabled === false || !campaign.enabled) reason = 'campaign-disabled'
     else if (!campaign.stores.includes('*') && !campaign.stores.includes(req.storeId)) reason = 'wrong-store'
     else if (received - req.event.ts > campaign.lateAfterS * 1000) reason = 'too-late'
-    else if (req.event.type !== 'exit' && (await this.memberLeft(q, req))) reason = 'member-left'
-    else reason = await this.capsReason(q, req, campaign, group)
+    else if (req.event.type !== 'exit' && f.member_left) reason = 'member-left'
+    else reason = capsReason(f, campaign, group)
+    if (!reason && !holdout && campaign!.caps.budget) {
+      // Last check before issuing: the row lock it takes is held only until the commit just after.
+      // A holdout costs nothing and is never refused for budget: the control group stays unbiased.
+      const b = await q.query(
+        `insert into coupon_budgets (campaign_id, issued) values ($1, 1)
+         on conflict (campaign_id) do update set issued = coupon_budgets.issued + 1 where coupon_budgets.issued < $2
+         returning issued`,
+        [req.campaignId, campaign!.caps.budget],
+      )
+      if (b.length === 0) reason = 'budget'
+    }
 
-    const holdout = !reason && (req.holdout || inHoldout(campaign!.id, req.memberRef, campaign!.holdoutPct))
     const status: CouponStatus = reason ? 'rejected' : holdout ? 'holdout' : 'issued'
     const id = randomUUID()
     let code: string | null = null
@@ -189,68 +250,23 @@ export class CouponLedger {
       code = signCouponCode({ id, campaignId: req.campaignId, expiresAt }, this.opts.key.privateKey)
     }
     const rows = await q.query<CouponRow>(
-      `insert into coupons (key, id, store_id, campaign_id, campaign_version, member_ref, exclusive_group, event_id, event_type, zone,
-                            source, event_ts, fired_at, local_day, status, reason, code, expires_at, received_at, push_status)
-       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::date, $15, $16, $17, $18, $19, $20)
-       on conflict (key) do nothing returning *`,
+      `with ins as (
+         insert into coupons (key, id, store_id, campaign_id, campaign_version, member_ref, exclusive_group, event_id, event_type, zone,
+                              source, event_ts, fired_at, local_day, status, reason, code, expires_at, received_at, push_status)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::date, $15, $16, $17, $18, $19, $20)
+         on conflict (key) do nothing returning *
+       ), outbox as (
+         insert into coupon_outbox (coupon_key, provider, next_attempt_at) select key, $21, received_at from ins where status = 'issued'
+       )
+       select * from ins`,
       [
         req.key, id, req.storeId, req.campaignId, req.campaignVersion, req.memberRef, group, req.event.id, req.event.type, req.event.zone,
         req.event.source, new Date(req.event.ts), new Date(req.firedAt), req.localDay, status, reason, code,
-        expiresAt === null ? null : new Date(expiresAt), new Date(received), status === 'issued' ? 'pending' : null,
+        expiresAt === null ? null : new Date(expiresAt), new Date(received), status === 'issued' ? 'pending' : null, f.provider || this.defaultProvider,
       ],
     )
-    if (!rows[0]) {
-      // Only reachable if a writer bypassed the member lock; the first outcome still wins.
-      const first = await q.query<CouponRow>('select * from coupons where key = $1', [req.key])
-      return outcomeOf(first[0]!, true)
-    }
-    if (status === 'issued') {
-      const m = await q.query<{ provider: string | null }>(`select push->>'provider' as provider from members where ref = $1`, [req.memberRef])
-      await q.query('insert into coupon_outbox (coupon_key, provider, next_attempt_at) values ($1, $2, $3) on conflict do nothing', [req.key, m[0]?.provider || this.defaultProvider, new Date(received)])
-    }
+    if (!rows[0]) throw new Error(`coupon ${req.key} was written by a writer that bypassed the member lock`)
     return outcomeOf(rows[0], false)
-  }
-
-  /** An arrival (enter / dwell) coupon is moot once the member left that zone or drove out of the car park. */
-  private async memberLeft(q: Queryable, req: CouponRequest): Promise<boolean> {
-    const rows = await q.query(
-      `select 1 from geofence_events
-        where store_id = $1 and member_ref = $2 and type = 'exit' and ts > $3 and (zone = $4 or zone_kind = 'carpark')
-        limit 1`,
-      [req.storeId, req.memberRef, new Date(req.event.ts), req.event.zone],
-    )
-    return rows.length > 0
-  }
-
-  private async capsReason(q: Queryable, req: CouponRequest, c: Campaign, group: string | null): Promise<RejectReason | null> {
-    const caps = c.caps
-    const cooldownMs = (caps.cooldownS ?? 0) * 1000
-    // Holdout rows count like issued ones: the member was "reached" for the experiment's sake.
-    const [n] = await q.query<{ day: number; week: number; total: number; cooling: number; group_cooling: number; group_event: number }>(
-      `select count(*) filter (where campaign_id = $2 and local_day = $3::date)::int as day,
-              count(*) filter (where campaign_id = $2 and fired_at > $4 and fired_at <= $5)::int as week,
-              count(*) filter (where campaign_id = $2)::int as total,
-              count(*) filter (where campaign_id = $2 and fired_at > $6 and fired_at < $7)::int as cooling,
-              count(*) filter (where $8::text is not null and exclusive_group = $8 and fired_at > $6 and fired_at < $7)::int as group_cooling,
-              count(*) filter (where $8::text is not null and exclusive_group = $8 and event_id = $9)::int as group_event
-         from coupons
-        where member_ref = $1 and status in ('issued', 'holdout')`,
-      [
-        req.memberRef, req.campaignId, req.localDay, new Date(req.firedAt - 7 * DAY_MS), new Date(req.firedAt + 7 * DAY_MS),
-        new Date(req.firedAt - cooldownMs), new Date(req.firedAt + cooldownMs), group, req.event.id,
-      ],
-    )
-    if (group && n!.group_event > 0) return 'exclusive'
-    if (cooldownMs > 0 && (n!.cooling > 0 || (group && n!.group_cooling > 0))) return 'cooldown'
-    if (caps.perMemberPerDay && n!.day >= caps.perMemberPerDay) return 'cap-day'
-    if (caps.perMemberPerWeek && n!.week >= caps.perMemberPerWeek) return 'cap-week'
-    if (caps.perMemberPerCampaign && n!.total >= caps.perMemberPerCampaign) return 'cap-campaign'
-    if (caps.budget && !(req.holdout || inHoldout(c.id, req.memberRef, c.holdoutPct))) {
-      // A holdout costs nothing and is never refused for budget: the control group stays unbiased.
-      const [b] = await q.query<{ n: number }>(`select count(*)::int as n from coupons where campaign_id = $1 and status = 'issued'`, [req.campaignId])
-      if (b!.n >= caps.budget) return 'budget'
-    }
-    return null
   }
 
   /**

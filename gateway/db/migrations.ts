@@ -248,6 +248,13 @@ export const MIGRATIONS: readonly Migration[] = [
       create index coupons_redeemed_at on coupons (redeemed_at) where redeemed_at is not null;
       create index coupons_member_group on coupons (member_ref, exclusive_group, fired_at) where exclusive_group is not null;
       create index coupons_campaign_received on coupons (campaign_id, received_at);
+      -- Issued coupons per campaign with a budget: the ledger increments it, conditionally, as the
+      -- last check before it issues, so replicas racing on one budget serialise on this row only
+      -- for the end of their transactions (instead of counting the ledger under a campaign lock).
+      create table coupon_budgets (
+        campaign_id text primary key,
+        issued int not null
+      );
       -- When a push was given up (the dead letter), for the per-minute figures.
       alter table coupon_outbox add column dead_at timestamptz;
       create index coupon_outbox_dead_at on coupon_outbox (dead_at) where dead_at is not null;
