@@ -175,7 +175,7 @@ describe('store-edge decode (child process)', () => {
     expect(r.code).toBe(1)
     expect(JSON.parse(r.out).rejects[0]).toMatchObject({ code: 'STORE_EDGE_ERR_BAD_MAC', index: 0 })
 
-    r = cli(['parking', '{}'])
+    r = cli(['zigbee', '{}'])
     expect(r.code).toBe(2)
     expect(r.err).toContain('Allowed choices are')
     r = cli(['omg', '{}'])
