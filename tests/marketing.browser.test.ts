@@ -19,7 +19,7 @@ import { gatewayTestConfig } from './support/gateway.ts'
  * meets a version conflict, and watches a coupon an edge asked for arrive in the live feed and
  * the funnel. Ops and security get no marketing view and a 403 from the API.
  */
-const POLL = { timeout: 15_000, interval: 50 }
+const POLL = { timeout: 30_000, interval: 50 }
 const TZ = 'Asia/Shanghai'
 const ORIGIN = { lat: 31.2304, lng: 121.4737 }
 
@@ -156,7 +156,7 @@ describe('marketing view in Chromium against a live gateway', () => {
       geofenceEvent(undefined, 'cosmetics', 'dwell', at(2, '15:05'), 600), // not a member
     ]
     for (const e of events) await publish(topics.storeEvents('store-a', 'geofence'), e)
-    await waitFor(async () => (await app.data.db.query<{ n: string }>('select count(*)::text as n from geofence_events'))[0]?.n === String(events.length), 'geofence events recorded')
+    await waitFor(async () => (await app.data.db.query<{ n: string }>('select count(*)::text as n from geofence_events'))[0]?.n === String(events.length), 'geofence events recorded', 60_000)
 
     await page.getByTestId('nav-marketing').click()
     await page.waitForURL(/#\/marketing$/)

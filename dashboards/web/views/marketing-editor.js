@@ -13,6 +13,8 @@ import { mountPreview } from './marketing-preview.js'
 /** @typedef {import('./marketing-common.js').Campaign} Campaign */
 
 const VALIDATE_DEBOUNCE_MS = 300
+/** Stores whose zones the picker asks for at most. */
+const TARGET_STORES_MAX = 40
 
 /** A new campaign starts as a sensible arrival coupon. @returns {Partial<Campaign>} */
 const blank = () => ({
@@ -78,7 +80,7 @@ export function mount(root, ctx, [rawId]) {
   function build(stores, loaded, versions) {
     /** The version the editor's content is based on (PUT sends it; a newer one on the server is a conflict). */
     let baseVersion = loaded?.version
-    const form = campaignForm({ isNew, stores, onChange: () => scheduleValidate(), onStoresChange: () => void refreshTargets() })
+    const form = campaignForm({ isNew, stores, allStores: ctx.session.user.stores.includes('*'), onChange: () => scheduleValidate(), onStoresChange: () => void refreshTargets() })
 
     // ---- side column: validity, every problem, save
     const validity = h('p', { class: 'validity', testid: 'campaign-validity', dataset: { state: 'idle' }, role: 'status', text: 'Not checked yet' })
@@ -152,9 +154,12 @@ export function mount(root, ctx, [rawId]) {
       const ids = form.stores()
       const storeIds = ids.includes('*') ? stores.map((s) => s.id) : ids
       form.paintLocalTime()
+      // A chain-wide rule would ask every store; the first ones show what is typical, and the
+      // gateway's check still knows every store's zones.
+      const asked = storeIds.slice(0, TARGET_STORES_MAX)
       try {
-        const t = await loadTargets(storeIds, signal)
-        if (seq === targetsSeq) form.setTargets(t)
+        const t = await loadTargets(asked, signal)
+        if (seq === targetsSeq) form.setTargets(t, asked.length < storeIds.length ? `Zones of the first ${asked.length} of ${storeIds.length} stores.` : undefined)
       } catch (err) {
         if (!(err instanceof ApiError && err.status === 403)) ctx.fail(err)
       }

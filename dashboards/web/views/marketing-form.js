@@ -27,7 +27,8 @@ export const slug = (/** @type {string} */ s) =>
     .slice(0, 64)
 
 /**
- * @param {{ isNew: boolean, stores: MktStore[], onChange: () => void, onStoresChange: () => void }} opts
+ * @param {{ isNew: boolean, stores: MktStore[], allStores: boolean, onChange: () => void, onStoresChange: () => void }} opts
+ *   allStores: the user's scope is every store (only then may a rule say "*")
  */
 export function campaignForm(opts) {
   /** @type {Map<string, HTMLElement>} error slot per dotted path */
@@ -60,6 +61,8 @@ export function campaignForm(opts) {
   const enabled = check('cf-enabled', 'Enabled (pushed to the edges and evaluated live)', { checked: true })
 
   const allStores = check('cf-store-all', 'All stores (also stores added later)')
+  // A rule for every store needs every store in scope (the gateway refuses it otherwise).
+  if (!opts.allStores) allStores.wrap.hidden = true
   const storeChecks = opts.stores.map((s) => ({ id: s.id, ...check(`cf-store-${s.id}`, `${s.name} (${s.timezone})`) }))
   const storesBox = h('div', { class: 'checks' }, allStores.wrap, storeChecks.map((s) => s.wrap))
   const syncAll = () => storeChecks.forEach((s) => (s.el.disabled = allStores.el.checked))
@@ -276,10 +279,11 @@ export function campaignForm(opts) {
       if (allStores.el.checked) return ['*']
       return storeChecks.filter((s) => s.el.checked).map((s) => s.id)
     },
-    /** @param {Targets} t */
-    setTargets(t) {
+    /** @param {Targets} t @param {string} [note] said above the zones (e.g. when only some stores were asked) */
+    setTargets(t, note) {
       targets = t
       paintZones()
+      if (note) zonesBox.prepend(h('p', { class: 'hint', testid: 'cf-zones-note', text: note }))
     },
     /** "Times are local: Alpha (Asia/Shanghai) now Wed 23:05 …" for the chosen stores. */
     paintLocalTime() {
