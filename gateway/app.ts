@@ -18,6 +18,7 @@ import { TsdbQuery } from './tsdb/tsdb.query.ts'
 import { buildGatewayHttp } from './api/http.ts'
 import type { ApiContext } from './api/context.ts'
 import { Marketing } from './marketing/index.ts'
+import { createCouponModules, type CouponModules } from './coupons/index.ts'
 
 export interface GatewayAppOptions {
   config: GatewayConfig
@@ -54,6 +55,7 @@ export class GatewayApp {
   live!: LiveConsumer
   http!: FastifyInstance
   marketing!: Marketing
+  coupons!: CouponModules
   /** The central broker the edges should connect to. */
   brokerUrl = ''
   url = ''
@@ -87,10 +89,11 @@ export class GatewayApp {
       if (cfg.tsdb.url) this.writer = new TsdbWriter(cfg.tsdb, this.metrics, child('tsdb'))
       this.hub = new LiveHub(cfg.window, this.metrics, child('live'), this.now)
       this.hub.onStoreSeen = (id) => this.storeSeen(id)
+      this.coupons = await createCouponModules({ cfg, db, registry: this.metrics.registry, hub: this.hub, writer: this.writer, log: this.log, now: this.now })
       this.live = new LiveConsumer(effective, this.brokerUrl, this.hub, this.metrics, child('live-consumer'))
-      this.uplink = new UplinkConsumer(effective, this.brokerUrl, this.writer, this.metrics, child('uplink-consumer'))
+      this.uplink = new UplinkConsumer(effective, this.brokerUrl, this.writer, this.metrics, child('uplink-consumer'), this.coupons.ledger)
       this.uplink.onUplink = (u) => this.seen.add(u.storeId)
-      for (const m of [...(this.writer ? [this.writer] : []), this.live, this.uplink]) {
+      for (const m of [...(this.writer ? [this.writer] : []), this.live, this.uplink, ...this.coupons.modules]) {
         await m.start()
         this.modules.push(m)
       }
@@ -108,6 +111,7 @@ export class GatewayApp {
         publishConfig: (storeId, part, payload) => this.publishConfig(storeId, part, payload),
         publishLocations: (storeId, report) => this.publishLocations(storeId, report),
         marketing: this.marketing,
+        coupons: this.coupons.service,
         status: () => this.status(),
         now: this.now,
       }
@@ -204,7 +208,8 @@ export class GatewayApp {
     await this.touchSeen()
     // The writer first: what it flushes is acknowledged on the still-open connection; anything it
     // cannot write stays unacknowledged at the broker. Then the consumers, then the embedded broker.
-    const order = ([this.writer, this.uplink, this.live, this.broker] as Array<GatewayModule | undefined>).filter((m): m is GatewayModule => !!m && this.modules.includes(m))
+    // The coupon modules before the writer (their last figures go out with it) and the database.
+    const order = ([...(this.coupons?.modules ?? []), this.writer, this.uplink, this.live, this.broker] as Array<GatewayModule | undefined>).filter((m): m is GatewayModule => !!m && this.modules.includes(m))
     for (const m of order) {
       try {
         await m.stop()

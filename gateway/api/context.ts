@@ -8,6 +8,7 @@ import type { GatewayMetrics } from '../core/metrics.ts'
 import type { GatewayData } from '../db/index.ts'
 import type { LiveHub } from '../live/live.hub.ts'
 import type { TsdbQuery } from '../tsdb/tsdb.query.ts'
+import type { CouponService } from '../coupons/coupons.service.ts'
 import type { Marketing } from '../marketing/index.ts'
 
 declare module 'fastify' {
@@ -32,6 +33,8 @@ export interface ApiContext {
   publishLocations(storeId: string, report: LocationReport): Promise<void>
   /** Campaigns, geofences, members and the trigger/member config they publish to the edges. */
   marketing: Marketing
+  /** The coupon ledger's redemption, keys, listing and funnel. */
+  coupons: CouponService
   /** Module states for /health. */
   status(): Record<string, unknown>
   now(): number

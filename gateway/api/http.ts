@@ -16,6 +16,7 @@ import { metricsRoutes } from './routes/series.routes.ts'
 import { streamRoutes } from './routes/stream.routes.ts'
 import { adminRoutes } from './routes/admin.routes.ts'
 import { systemRoutes } from './routes/system.routes.ts'
+import { couponsRoutes } from './routes/coupons.routes.ts'
 import { campaignsRoutes } from './routes/campaigns.routes.ts'
 import { geofencesRoutes } from './routes/geofences.routes.ts'
 import { membersRoutes } from './routes/members.routes.ts'
@@ -23,7 +24,7 @@ import { locationsRoutes } from './routes/locations.routes.ts'
 
 const here = dirname(fileURLToPath(import.meta.url))
 /** /v1 routes that answer without a principal (logout and me report the missing session themselves). */
-const PUBLIC_ROUTES = new Set(['/v1/auth/login', '/v1/auth/logout', '/v1/auth/me'])
+const PUBLIC_ROUTES = new Set(['/v1/auth/login', '/v1/auth/logout', '/v1/auth/me', '/v1/coupons/public-key'])
 /** dashboards/web, found from the source tree or from the bundle in dist/. */
 export function dashboardsDir(): string {
   const candidates = [join(here, '../../dashboards/web'), join(here, '../dashboards/web')]
@@ -106,6 +107,7 @@ export async function buildGatewayHttp(ctx: ApiContext, log: Logger): Promise<Fa
   await app.register(metricsRoutes(ctx), { prefix: '/v1' })
   await app.register(streamRoutes(ctx), { prefix: '/v1' })
   await app.register(adminRoutes(ctx), { prefix: '/v1' })
+  await app.register(couponsRoutes(ctx), { prefix: '/v1' })
   await app.register(campaignsRoutes(ctx), { prefix: '/v1' })
   await app.register(geofencesRoutes(ctx), { prefix: '/v1' })
   await app.register(membersRoutes(ctx), { prefix: '/v1' })
