@@ -383,6 +383,14 @@ describe('marketing view in Chromium against a live gateway', () => {
     expect(pushed.filter((b) => JSON.stringify(b).includes('m-7'))).toHaveLength(1)
     await expect.poll(text(page, 'funnel-pushed-welcome-a'), POLL).toBe('1')
 
+    // What triggered it, in the zone feed beside: the member's arrival, without the member's identity.
+    const arrival = { ...geofenceEvent('m-7', 'entrance', 'enter', Date.now()), zoneKind: 'indoor' as const }
+    await publish(topics.storeEvents('store-a', 'geofence'), arrival)
+    const zoneItem = page.getByTestId('geofence-feed').locator('[data-zone="entrance"][data-type="enter"]')
+    await zoneItem.waitFor()
+    expect(await zoneItem.getAttribute('data-member')).toBe('true')
+    expect(await zoneItem.textContent()).not.toContain('m-7')
+
     // The same member again the same local day: the ledger rejects it on the day cap, and the feed says why.
     const event2 = { ...event, id: `ev-${ts}-2`, ts: ts + 1000 }
     const req2 = { ...req, key: couponKey('store-a', 'welcome-a', 'm-7', event2.id), event: event2, firedAt: ts + 1000 }

@@ -20,14 +20,57 @@ export function mountFeed(host, ctx, opts) {
   const emptyEl = h('li', { class: 'feed-empty muted', testid: 'coupon-feed-empty', text: 'Waiting for triggers…' })
   const count = h('span', { class: 'muted small', testid: 'coupon-feed-count', text: '0 shown' })
   list.append(emptyEl)
+  // What the triggers see: zone arrivals, dwells and departures (anonymous: only whether a member
+  // was recognised), so a campaign that does not fire can be told from a zone nobody reached.
+  const zoneList = h('ol', { class: 'feed geofence-feed', testid: 'geofence-feed', 'aria-label': 'Latest geofence events' })
+  const zoneEmpty = h('li', { class: 'feed-empty muted', text: 'Waiting for zone events…' })
+  zoneList.append(zoneEmpty)
   host.append(
     h(
-      'section',
-      { class: 'panel', 'aria-labelledby': 'feed-h', testid: 'coupon-feed-panel' },
-      h('div', { class: 'panel-head' }, h('h2', { id: 'feed-h', text: 'Live triggers' }), count),
-      h('p', { class: 'muted small', text: `Coupons as the ledger decides them and as the push goes out, newest first (the latest ${FEED_MAX}).` }),
-      ctx.can('coupons:read') ? list : h('p', { class: 'muted', text: 'Your role cannot see coupons.' }),
+      'div',
+      { class: 'two-col feeds' },
+      h(
+        'section',
+        { class: 'panel', 'aria-labelledby': 'feed-h', testid: 'coupon-feed-panel' },
+        h('div', { class: 'panel-head' }, h('h2', { id: 'feed-h', text: 'Live triggers' }), count),
+        h('p', { class: 'muted small', text: `Coupons as the ledger decides them and as the push goes out, newest first (the latest ${FEED_MAX}).` }),
+        ctx.can('coupons:read') ? list : h('p', { class: 'muted', text: 'Your role cannot see coupons.' }),
+      ),
+      h(
+        'section',
+        { class: 'panel', 'aria-labelledby': 'zfeed-h', testid: 'geofence-feed-panel' },
+        h('div', { class: 'panel-head' }, h('h2', { id: 'zfeed-h', text: 'Zone events' })),
+        h('p', { class: 'muted small', text: 'Arrivals, dwells and departures the triggers evaluate. No identities are shown.' }),
+        zoneList,
+      ),
     ),
+  )
+
+  ctx.live.on(
+    'geofence',
+    (/** @type {{ storeId: string, type: string, zone: string, zoneKind: string, source: string, member: boolean, ts: number, dwellS?: number }} */ e) => {
+      zoneEmpty.remove()
+      const zone = opts.storeZone?.(e.storeId)
+      zoneList.prepend(
+        h(
+          'li',
+          { class: `feed-item zone-item feed-${e.type}`, testid: 'geofence-item', dataset: { type: e.type, zone: e.zone, store: e.storeId, member: String(!!e.member) } },
+          h('time', { class: 'feed-time', datetime: new Date(e.ts).toISOString(), text: fmtTime(e.ts, { timeZone: zone }) }),
+          h('span', { class: `feed-type type-${e.type === 'dwell' ? 'stale' : e.type}`, text: e.type }),
+          h(
+            'span',
+            { class: 'feed-what' },
+            h('strong', { text: e.zone }),
+            ' · ',
+            h('span', { class: 'muted', text: opts.storeName(e.storeId) }),
+            e.dwellS !== undefined && e.dwellS !== null ? h('span', { class: 'muted', text: ` · ${Math.round(e.dwellS / 60)} min` }) : null,
+          ),
+          h('span', { class: 'small', text: `${e.member ? 'member' : 'visitor'} · ${e.source}` }),
+        ),
+      )
+      while (zoneList.children.length > FEED_MAX) zoneList.lastElementChild?.remove()
+    },
+    signal,
   )
 
   /** @type {Map<string, HTMLElement>} */

@@ -77,6 +77,8 @@ export function mount(root, ctx) {
   let funnel = new Map()
   /** @type {Map<string, string>} */
   const storeNames = new Map()
+  /** @type {Map<string, string>} store id → IANA zone (feed times are the store's) */
+  const storeZones = new Map()
   /** @type {Map<string, { el: HTMLElement, cells: Record<string, HTMLElement> }>} */
   const rowEls = new Map()
 
@@ -209,12 +211,16 @@ export function mount(root, ctx) {
   const feed = mountFeed(feedHost, ctx, {
     campaignName: (id) => campaigns.find((c) => c.id === id)?.name ?? id,
     storeName: (id) => storeNames.get(id) ?? id,
+    storeZone: (id) => storeZones.get(id),
     onCoupon: funnelSoon,
   })
 
   void (async () => {
     try {
-      for (const s of await loadStores(signal)) storeNames.set(s.id, s.name)
+      for (const s of await loadStores(signal)) {
+        storeNames.set(s.id, s.name)
+        storeZones.set(s.id, s.timezone)
+      }
     } catch (err) {
       ctx.fail(err)
     }
