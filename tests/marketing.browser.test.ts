@@ -403,6 +403,12 @@ describe('marketing view in Chromium against a live gateway', () => {
     expect(await page.getByTestId('coupon-item').first().getAttribute('data-key')).toBe(req2.key)
     await expect.poll(() => page.getByTestId('funnel-rejected-welcome-a').textContent(), POLL).toBe('1')
     expect(await page.evaluate(() => (globalThis as { __marker?: string }).__marker)).toBe('same-document')
+
+    // A fresh page starts the feed from the ledger (GET /v1/coupons): both decisions, as they stand now.
+    await page.reload()
+    await page.getByTestId('coupon-feed').locator(`[data-key="${req.key}"][data-status="issued"][data-push="pushed"]`).waitFor()
+    await page.getByTestId('coupon-feed').locator(`[data-key="${req2.key}"][data-status="rejected"]`).waitFor()
+    expect(await page.getByTestId('coupon-feed').locator(`[data-key="${req2.key}"]`).getByTestId('coupon-item-reason').textContent()).toContain('cap-day')
     expect(errors).toEqual([])
   })
 

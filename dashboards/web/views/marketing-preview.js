@@ -7,7 +7,6 @@ import { ruleErrorsOf } from './marketing-common.js'
 
 const SHOW_ROWS = 200
 const SUPPRESSED_LABELS = {
-  schedule: 'outside the schedule',
   date: 'outside the campaign dates',
   weekday: 'not on a scheduled day',
   hours: 'outside the hours',
@@ -17,7 +16,10 @@ const SUPPRESSED_LABELS = {
   tags: 'tags not matching',
   'not-first-visit': 'not a first visit',
   'not-lapsed': 'not lapsed',
-  cap: 'member cap reached',
+  anonymous: 'not recognised',
+  'cap-day': 'daily cap reached',
+  'cap-week': 'weekly cap reached',
+  'cap-campaign': 'campaign cap per member reached',
   budget: 'budget spent',
   cooldown: 'in cooldown',
   exclusive: 'lost to a higher-priority campaign',
