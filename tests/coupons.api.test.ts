@@ -1,7 +1,9 @@
+import mqtt from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { topics, type GeofenceEvent } from '../edge/contracts/index.ts'
 import { GatewayApp } from '../gateway/app.ts'
 import { publicKeyFrom, verifyCouponCode } from '../gateway/coupons/codes.ts'
-import { tempDir, testLogger } from './helpers.ts'
+import { tempDir, testLogger, waitFor } from './helpers.ts'
 import { freshDatabase, gatewayTestConfig, login, readSse } from './support/gateway.ts'
 import { campaign, request, seedCampaign, seedStore } from './support/coupon-fixtures.ts'
 
@@ -118,6 +120,32 @@ describe('coupon API across two replicas (PostgreSQL)', () => {
     const api = funnel.campaigns.find((c) => c.campaignId === 'c-api')!
     expect(api).toMatchObject({ name: 'Welcome', requested: 3, issued: 3, holdout: 0, rejected: {}, redeemed: 2, pushed: 0, budget: 100, budgetLeft: 97 })
     expect(funnel.campaigns.find((c) => c.campaignId === 'c-nope')).toMatchObject({ requested: 1, issued: 0, rejected: { 'unknown-campaign': 1 }, budget: null })
+  })
+
+  it('over MQTT: a geofence exit then an arrival request of the same member, in order → member-left; both acknowledged; geofence live', { timeout: 30_000 }, async () => {
+    const app = apps[0]!
+    const mkt = await login(app.url, 'marketing', 'demo-marketing')
+    const t = now()
+    const exit: GeofenceEvent = {
+      v: 1, id: `gf-mqtt-${t}`, type: 'exit', storeId: 'store-1', zone: 'carpark', zoneKind: 'carpark', source: 'plate', subject: 'member:m-mqtt',
+      memberRef: 'm-mqtt', confidence: 1, enteredAt: t - 3_600_000, ts: t - 1000, dwellS: 3599, explicit: true,
+    }
+    const arrival = request({ campaignId: 'c-api', memberRef: 'm-mqtt', event: { ts: t - 2000 } }, t)
+    const live = readSse(`${app.url}/v1/stream`, mkt, (evs) => evs.some((e) => e.event === 'geofence'))
+    await new Promise((r) => setTimeout(r, 300))
+    const pub = await mqtt.connectAsync(app.brokerUrl, { clientId: 'coupon-api-edge', reconnectPeriod: 0 })
+    try {
+      await pub.publishAsync(topics.storeEvents('store-1', 'geofence'), JSON.stringify(exit), { qos: 1 })
+      await pub.publishAsync(topics.storeCouponRequests('store-1'), JSON.stringify(arrival), { qos: 1 })
+    } finally {
+      await pub.endAsync()
+    }
+    const decided = await waitFor(() => app.coupons.ledger.get(arrival.key), 'the request decided')
+    expect(decided).toMatchObject({ status: 'rejected', reason: 'member-left' })
+    expect(await app.db.query('select type, zone, member_ref from geofence_events where id = $1', [exit.id])).toEqual([{ type: 'exit', zone: 'carpark', member_ref: 'm-mqtt' }])
+    await waitFor(() => app.uplink.unacked === 0, 'both acknowledged')
+    const g = (await live).find((e) => e.event === 'geofence')!
+    expect(g.data).toEqual({ storeId: 'store-1', type: 'exit', zone: 'carpark', zoneKind: 'carpark', source: 'plate', member: true, ts: exit.ts, dwellS: 3599 })
   })
 
   it('streams ledger decisions live to a marketing session on the other replica', { timeout: 30_000 }, async () => {

@@ -142,6 +142,19 @@ describe('outbox worker and webhook provider (PGlite)', () => {
     expect(sink.deliveries).toHaveLength(0)
   })
 
+  it('leaves rows for a provider it does not have to a replica that has it', async () => {
+    await seedCampaign(db, campaign({ id: 'c-other-provider' }))
+    await seedMember(db, 'm-wx-only', { provider: 'wechat', openId: 'o-1' })
+    const [k] = await issue(db, 'c-other-provider', ['m-wx-only'])
+    const [kw] = await issue(db, 'c-other-provider', ['m-webhook'])
+    const { w } = worker()
+    await w.start()
+    await waitFor(() => sink.counts().has(kw!), 'the webhook one pushed')
+    await new Promise((r) => setTimeout(r, 200)) // several polls
+    await w.stop()
+    expect((await rows(db, [k!]))[0]).toMatchObject({ status: 'pending', attempts: 0, push_status: 'pending' })
+  })
+
   it('backoff is exponential with full jitter, capped', () => {
     expect(backoffMs(1, 1000, 300_000, () => 0.999)).toBe(999)
     expect(backoffMs(4, 1000, 300_000, () => 0.5)).toBe(4000)

@@ -132,12 +132,14 @@ export class OutboxWorker implements GatewayModule {
     }
   }
 
+  /** Only rows for providers this replica has: another replica (or a later config) pushes the rest. */
   private async claim(n: number): Promise<Claimed[]> {
     const now = this.now()
     return this.o.db.query<Claimed>(
       `with due as (
          select id from coupon_outbox
           where status = 'pending' and next_attempt_at <= $1 and (locked_until is null or locked_until < $1)
+            and provider in (select jsonb_array_elements_text($4::jsonb))
           order by next_attempt_at
           limit $2
           for update skip locked
@@ -149,7 +151,7 @@ export class OutboxWorker implements GatewayModule {
         where o.id = due.id and c.key = o.coupon_key
        returning o.id as outbox_id, o.provider, o.attempts, c.key, c.id as coupon_id, c.store_id, c.campaign_id, c.member_ref,
                  c.code, c.expires_at, c.received_at, v.body as campaign, m.push`,
-      [new Date(now), n, new Date(now + this.o.leaseMs)],
+      [new Date(now), n, new Date(now + this.o.leaseMs), JSON.stringify([...this.o.providers.keys()])],
     )
   }
 
@@ -170,7 +172,7 @@ export class OutboxWorker implements GatewayModule {
     const provider = this.o.providers.get(row.provider)
     let res: PushResult
     if (!provider) {
-      res = { ok: false, permanent: false, error: `push provider ${row.provider} is not configured` }
+      res = { ok: false, permanent: false, error: `push provider ${row.provider} is not configured` } // not claimed; defensive
     } else {
       const c = row.campaign
       const msg: PushMessage = {
