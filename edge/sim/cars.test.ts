@@ -158,6 +158,27 @@ describe('StoreModel cars', () => {
     expect(linked).toBeGreaterThan(3)
   })
 
+  it('stores of a chain share one loyalty programme (memberSeed) while their crowds differ', () => {
+    const registry = new Map(simulatedMembers({ seed: 1 }).map((x) => [x.ref, x]))
+    const m = new StoreModel({ seed: 9, memberSeed: 1, startMs: at(11), rateMultiplier: 3 })
+    const own = new StoreModel({ seed: 9, startMs: at(11), rateMultiplier: 3 })
+    let checked = 0
+    for (let t = at(11); t <= at(13); t += 60_000) {
+      const { gates } = m.step(t)
+      own.step(t)
+      for (const p of m.truth().people) {
+        if (!p.member) continue
+        expect(registry.get(`m-${p.member.minor}`)!.beaconIds).toEqual([p.member.beaconId])
+        checked++
+      }
+      for (const g of gates) if (g.memberRef) expect(registry.get(g.memberRef)!.plates).toEqual([g.plate])
+    }
+    expect(checked).toBeGreaterThan(10)
+    // The same seed with its own programme has the same crowd size: memberSeed changes who, not how many.
+    expect(Object.values(own.summary().arrivalsByHour).reduce((a, b) => a + b, 0)).toBeGreaterThan(20)
+    expect(own.summary().arrivalsByHour).toEqual(m.summary().arrivalsByHour)
+  })
+
   it('cars never change the people of a seed', () => {
     const noPark = { ...demoStore, parking: undefined }
     const a = new StoreModel({ seed: 3, startMs: at(11), layout: noPark, warmupMs: HOUR })

@@ -319,6 +319,8 @@ export interface Summary {
 export interface StoreModelOptions {
   layout?: StoreLayout
   seed?: number
+  /** Seed of the loyalty programme (tiers, tags, plates); default `seed`. A chain's stores share one. */
+  memberSeed?: number
   /** Model time at construction, ms since the epoch. */
   startMs: number
   /** Added to UTC ms to give store-local wall time (default +8 h, Asia/Shanghai). */
@@ -366,7 +368,7 @@ const BROWSE_SPEED = 0.6
 export class StoreModel {
   readonly layout: StoreLayout
   private readonly rng: Rng
-  private readonly o: Required<Omit<StoreModelOptions, 'layout' | 'seed' | 'startMs' | 'warmupMs'>>
+  private readonly o: Required<Omit<StoreModelOptions, 'layout' | 'seed' | 'memberSeed' | 'startMs' | 'warmupMs'>>
   /** Cars draw from their own generator: the people of a seed are the same with or without a car park. */
   private readonly carRng: Rng
   /** Registered plate per member number (index minor − 1), or undefined. */
@@ -427,11 +429,14 @@ export class StoreModel {
     }
     // Loyalty tiers (iBeacon major): most members are tier 1. The first draw of the generator, so
     // simulatedMembers() gives the same tiers from the seed alone.
-    this.memberTiers = memberTiers(this.rng.fork(), this.o.memberPoolSize)
+    // The fork is drawn in every case so the model's own sequence does not depend on memberSeed.
+    const tierRng = this.rng.fork()
     const seed = opts.seed ?? 1
+    const memberSeed = opts.memberSeed ?? seed
+    this.memberTiers = memberTiers(memberSeed === seed ? tierRng : new Rng(memberSeed).fork(), this.o.memberPoolSize)
     this.carRng = new Rng((Math.imul(seed, 0x27d4eb2f) ^ 0x165667b1) >>> 0)
     this.memberPlates = this.o.cars
-      ? simulatedMembers({ seed, memberPoolSize: this.o.memberPoolSize, memberUuid: this.o.memberUuid, carOwnerShare: this.o.carOwnerShare }).map((m) => m.plates[0])
+      ? simulatedMembers({ seed: memberSeed, memberPoolSize: this.o.memberPoolSize, memberUuid: this.o.memberUuid, carOwnerShare: this.o.carOwnerShare }).map((m) => m.plates[0])
       : []
     const warmup = Math.max(0, opts.warmupMs ?? 0)
     this.t = opts.startMs - warmup

@@ -23,6 +23,8 @@ export interface SimulatorOptions {
   credentials: Record<string, { username: string; password: string }>
   store?: StoreLayout
   seed?: number
+  /** Seed of the loyalty programme; default `seed` (see StoreModelOptions.memberSeed). */
+  memberSeed?: number
   /** Where simulated time starts (and, at speed 1, keeps pace with). */
   clock: Clock
   /** Simulated seconds per wall-clock second (default 1). Timestamps are simulated time: give the edge `simulator.clock`. */
@@ -209,7 +211,7 @@ export class Simulator {
    * plates): what central would push to this store as its members config.
    */
   members(): Member[] {
-    return simulatedMembers({ seed: this.opts.seed ?? 1 })
+    return simulatedMembers({ seed: this.opts.memberSeed ?? this.opts.seed ?? 1 })
   }
 
   summary(): Summary {
@@ -255,6 +257,7 @@ export class Simulator {
     this.model = new StoreModel({
       layout: this.layout,
       seed: this.opts.seed ?? 1,
+      memberSeed: this.opts.memberSeed,
       startMs: start,
       localOffsetMs,
       rateMultiplier: this.opts.rateMultiplier ?? 1,
