@@ -19,7 +19,7 @@ export * from './validate.ts'
 /** Location fixes are forwarded to stores with a trade-area geofence this close. */
 export const FORWARD_RADIUS_M = 20_000
 const GEOFENCE_CACHE_MS = 10_000
-const PREVIEW_PAGE = 5_000
+const PREVIEW_SLICE_MS = 3_600_000
 /** Events a preview scans at most (a month of a large chain); beyond it the result says truncated. */
 export const PREVIEW_MAX_EVENTS = 2_000_000
 
@@ -228,29 +228,32 @@ export class Marketing {
     )
     const visits = new Map(visitRows.map((v) => [`${v.member_ref}\u0000${v.store_id}`, { visits: v.visits, lastVisitAt: toMs(v.last_visit_at) ?? undefined }]))
     const replay = new PreviewReplay(c, { from, to, timeZone: (id) => zones.get(id) ?? 'UTC', members, visits })
-    let cursor: { ts: Date; id: string } = { ts: new Date(from), id: '' }
+    // Only what the rule can use: events of its type and zones, plus, where visits matter (zones
+    // reached during the visit, visit history), the members' other events (and everyone's for visit zones).
+    const visitsMatter = !!c.audience.firstVisit || !!c.audience.lapsedDays
+    const filter = c.visitZones ? '' : visitsMatter ? 'and (member_ref is not null or (type = $4 and zone = any($5::text[])))' : 'and type = $4 and zone = any($5::text[])'
+    const params = (a: number, b: number) => (filter ? [storeIds, new Date(a), new Date(b), c.event, c.zones] : [storeIds, new Date(a), new Date(b)])
     let scanned = 0
     let scanLimited = false
-    for (;;) {
+    // Hour by hour: each slice is an index range scan on (store_id, ts), sorted in memory.
+    for (let a = from; a <= to && !scanLimited; a += PREVIEW_SLICE_MS) {
+      const b = Math.min(a + PREVIEW_SLICE_MS, to + 1)
       const rows = await this.db.query<{ id: string; store_id: string; type: PreviewEvent['type']; zone: string; source: PreviewEvent['source']; subject: string; member_ref: string | null; ts: Date; entered_at: Date; dwell_s: number | null }>(
         `select id, store_id, type, zone, source, subject, member_ref, ts, entered_at, dwell_s from geofence_events
-         where store_id = any($1::text[]) and ts <= $2 and (ts, id) > ($3::timestamptz, $4::text)
-         order by ts, id limit ${PREVIEW_PAGE}`,
-        [storeIds, new Date(to), cursor.ts, cursor.id],
+         where store_id = any($1::text[]) and ts >= $2 and ts < $3 ${filter} order by ts, id`,
+        params(a, b),
       )
       for (const r of rows) {
         replay.feed({ id: r.id, storeId: r.store_id, type: r.type, zone: r.zone, source: r.source, subject: r.subject, memberRef: r.member_ref, ts: toMs(r.ts)!, enteredAt: toMs(r.entered_at)!, dwellS: r.dwell_s ?? undefined })
       }
       scanned += rows.length
-      if (rows.length < PREVIEW_PAGE) break
       if (scanned >= PREVIEW_MAX_EVENTS) {
         scanLimited = true
         this.log.warn({ campaign: c.id, scanned }, 'preview stopped at its event limit')
-        break
       }
-      const last = rows.at(-1)!
-      cursor = { ts: last.ts, id: last.id }
     }
-    return { ...replay.result(), scanLimited }
+    // `events` is every event of these stores in the window, read or skipped by the filter above.
+    const total = filter ? Number((await this.db.query<{ n: number }>('select count(*)::int as n from geofence_events where store_id = any($1::text[]) and ts >= $2 and ts <= $3', [storeIds, new Date(from), new Date(to)]))[0]!.n) : scanned
+    return { ...replay.result(), events: total, scanLimited }
   }
 }
