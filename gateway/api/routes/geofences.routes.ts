@@ -88,7 +88,7 @@ export function geofencesRoutes(ctx: ApiContext) {
       async (req, reply) => {
         const { storeId, id } = req.params as { storeId: string; id: string }
         authorize(req, 'campaigns:write', storeId)
-        const users = await m.campaigns.naming(id)
+        const users = (await m.campaigns.naming(id)).filter((c) => c.stores.includes('*') || c.stores.includes(storeId))
         if (users.length) throw new StoreEdgeError('STORE_EDGE_ERR_CONFLICT', `geofence ${id} is named by campaign ${users.map((c) => c.id).join(', ')}: change or archive them first`)
         const g = await m.removeGeofence(storeId, id)
         if (!g) throw new StoreEdgeError('STORE_EDGE_ERR_NOT_FOUND', `geofence ${id} of store ${storeId}`)
