@@ -148,6 +148,23 @@ describe('coupon API across two replicas (PostgreSQL)', () => {
     expect(g.data).toEqual({ storeId: 'store-1', type: 'exit', zone: 'carpark', zoneKind: 'carpark', source: 'plate', member: true, ts: exit.ts, dwellS: 3599 })
   })
 
+  it('a request valid by schema that the ledger cannot store is acknowledged and dropped, not retried for ever', { timeout: 30_000 }, async () => {
+    const app = apps[0]!
+    const bad = { ...request({ campaignId: 'c-api', memberRef: 'm-poison' }, now()), localDay: '2024-13-45' }
+    const good = request({ campaignId: 'c-api', memberRef: 'm-poison' }, now())
+    const pub = await mqtt.connectAsync(app.brokerUrl, { clientId: 'coupon-api-poison', reconnectPeriod: 0 })
+    try {
+      await pub.publishAsync(topics.storeCouponRequests('store-1'), JSON.stringify(bad), { qos: 1 })
+      await pub.publishAsync(topics.storeCouponRequests('store-1'), JSON.stringify(good), { qos: 1 })
+    } finally {
+      await pub.endAsync()
+    }
+    // The member's next request is not held behind the bad one.
+    expect(await waitFor(() => app.coupons.ledger.get(good.key), 'the good request decided')).toMatchObject({ status: 'issued' })
+    await waitFor(() => app.uplink.unacked === 0, 'both acknowledged')
+    expect(await app.coupons.ledger.get(bad.key)).toBeUndefined()
+  })
+
   it('streams ledger decisions live to a marketing session on the other replica', { timeout: 30_000 }, async () => {
     const mkt = await login(apps[1]!.url, 'marketing', 'demo-marketing')
     let key = ''

@@ -8,6 +8,7 @@ import { aggregateLines, healthLines, parkingLines } from '../tsdb/lines.ts'
 import type { TsdbWriter } from '../tsdb/tsdb.writer.ts'
 import { decodeUplink, isRejection, type Uplink } from './decode.ts'
 import { baseMqttOptions } from './mqtt-options.ts'
+import { pgErrorCode } from '../db/db.ts'
 import { START_WAIT_MS, waitReady } from './live.consumer.ts'
 
 interface PendingAck {
@@ -23,6 +24,17 @@ type SendPacket = (packet: { cmd: string }, cb?: (err?: Error) => void, ...rest:
 export interface LedgerPort {
   requestCoupon(req: CouponRequest): Promise<unknown>
   recordGeofenceEvent(e: GeofenceEvent): Promise<unknown>
+}
+
+/**
+ * Errors a retry cannot fix: PostgreSQL data exceptions (SQLSTATE class 22: a bad date, a number
+ * out of range) and integrity violations (23), and values JavaScript cannot even send (an
+ * impossible timestamp). Anything else (connection lost, serialisation, shutdown) is retried.
+ */
+export function isPermanent(err: unknown): boolean {
+  const code = pgErrorCode(err)
+  if (code) return code.startsWith('22') || code.startsWith('23')
+  return err instanceof RangeError
 }
 
 const RETRY_MIN_MS = 100
@@ -205,6 +217,13 @@ export class UplinkConsumer implements GatewayModule {
           await fn()
           return done()
         } catch (err) {
+          if (isPermanent(err)) {
+            // Valid by schema but not storable (a date like 2024-13-45): redelivery cannot fix it,
+            // and retrying would hold this member's later messages back for ever.
+            this.metrics.uplinkRejected.inc({ reason: 'STORE_EDGE_ERR_SCHEMA' })
+            this.log.error({ err, what }, 'ledger refused the message; acknowledged and dropped')
+            return done()
+          }
           this.log.warn({ err, what, retryInMs: wait }, 'ledger write failed; retrying (the message stays unacknowledged)')
           await new Promise((r) => setTimeout(r, wait * (0.5 + Math.random() / 2)).unref())
         }

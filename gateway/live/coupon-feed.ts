@@ -44,11 +44,13 @@ export class CouponFeed implements GatewayModule {
         `select c.key, c.store_id, c.campaign_id, c.member_ref, c.status, c.reason, c.push_status, c.received_at, c.pushed_at, o.dead_at
            from coupons c left join coupon_outbox o on o.coupon_key = c.key
           where c.received_at >= $1 or c.pushed_at >= $1 or o.dead_at >= $1
-          order by c.received_at
-          limit 5000`,
+          order by greatest(c.received_at, c.pushed_at, o.dead_at) desc
+          limit 2000`,
         [new Date(this.since - OVERLAP_MS)],
       )
-      for (const r of rows) {
+      // Newest first from the database (past 2000 changes a second a live view shows the latest),
+      // oldest first to the browser.
+      for (const r of rows.reverse()) {
         const state = `${r.key}|${r.push_status ?? r.status}`
         if (this.seen.has(state)) continue
         this.seen.add(state)
