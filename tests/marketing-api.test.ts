@@ -272,6 +272,7 @@ describe.each(engines)('marketing API on $name', ({ pg }) => {
       expect(trail.map((e) => e.action)).toEqual(['campaign.archive', 'campaign.update', 'campaign.create'])
       expect(trail.every((e) => e.target === 'campaign:versioned' && e.actor === 'marketing')).toBe(true)
       expect(trail[1]!.detail.changes).toEqual(['caps.perMemberPerDay: 1 → 2', 'name: "Beauty dwell" → "Beauty dwell, twice a day"'])
+      expect(trail[2]!.detail.changes).toEqual(expect.arrayContaining(['event: ∅ → "dwell"', 'zones: ∅ → ["cosmetics"]', 'caps.perMemberPerDay: ∅ → 1']))
     })
 
     it('the versions in config_pushes only go up and the published payload is the newest state', async () => {

@@ -82,6 +82,8 @@ describe('diffSummary', () => {
   it('names nested paths with before and after, arrays whole, absent as ∅', () => {
     expect(diffSummary({ a: 1, caps: { day: 1 }, zones: ['x'] }, { a: 1, caps: { day: 2, week: 5 }, zones: ['x', 'y'] })).toEqual(['caps.day: 1 → 2', 'caps.week: ∅ → 5', 'zones: ["x"] → ["x","y"]'])
     expect(diffSummary({ a: 1 }, { a: 1 })).toEqual([])
+    expect(diffSummary({}, { caps: { day: 1 }, name: 'x' })).toEqual(['caps.day: ∅ → 1', 'name: ∅ → "x"'])
+    expect(diffSummary({ caps: { day: 1 } }, { caps: 5 })).toEqual(['caps: {"day":1} → 5'])
   })
   it('stops at max lines and counts the rest', () => {
     const before = Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`k${String(i).padStart(2, '0')}`, i]))

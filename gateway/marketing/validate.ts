@@ -126,8 +126,11 @@ export function diffSummary(before: unknown, after: unknown, max = 30): string[]
   const out: string[] = []
   const show = (v: unknown) => (v === undefined ? '∅' : JSON.stringify(v).slice(0, 80))
   const walk = (a: unknown, b: unknown, path: string) => {
-    if (isObject(a) && isObject(b)) {
-      for (const k of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()) walk(a[k], b[k], path ? `${path}.${k}` : k)
+    // An object that appears or disappears is walked too: its fields are the news.
+    if ((isObject(a) || isObject(b)) && (isObject(a) || a === undefined) && (isObject(b) || b === undefined)) {
+      const x = (a ?? {}) as Record<string, unknown>
+      const y = (b ?? {}) as Record<string, unknown>
+      for (const k of [...new Set([...Object.keys(x), ...Object.keys(y)])].sort()) walk(x[k], y[k], path ? `${path}.${k}` : k)
       return
     }
     if (JSON.stringify(a) !== JSON.stringify(b)) out.push(`${path}: ${show(a)} → ${show(b)}`)

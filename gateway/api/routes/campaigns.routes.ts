@@ -173,7 +173,7 @@ export function campaignsRoutes(ctx: ApiContext) {
         assertMayChange(req.principal!, (req.body ?? {}) as { stores?: unknown })
         const c = await validated(req.body, 1)
         const { campaign } = await m.createCampaign(c, req.principal!.name).catch(repoError)
-        await audit(ctx, req, 'campaign.create', { target: `campaign:${c.id}`, detail: { version: 1, name: c.name, stores: c.stores, event: c.event, zones: c.zones } })
+        await audit(ctx, req, 'campaign.create', { target: `campaign:${c.id}`, detail: { version: 1, changes: diffSummary({}, { ...campaign, version: undefined }) } })
         return reply.status(201).send({ campaign })
       },
     )

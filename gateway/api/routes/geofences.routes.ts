@@ -58,7 +58,7 @@ export function geofencesRoutes(ctx: ApiContext) {
         authorize(req, 'campaigns:write', storeId)
         const g = await validated(req, storeId, req.body)
         const rec = await m.createGeofence(storeId, g).catch(repoError)
-        await audit(ctx, req, 'geofence.create', { target: `geofence:${g.id}`, storeId, detail: { version: rec.version, name: g.name, shape: g.shape.kind } })
+        await audit(ctx, req, 'geofence.create', { target: `geofence:${g.id}`, storeId, detail: { version: rec.version, changes: diffSummary({}, g) } })
         return reply.status(201).send({ geofence: rec.geofence })
       },
     )
