@@ -72,11 +72,13 @@ describe('coupon chain: API → edge config → gate event → ledger → webhoo
     const creds = await edge.credentials.provision('gate-north', 'parking')
     gate = await connect(`mqtt://127.0.0.1:${edge.broker.address.mqtt.port}`, { clientId: 'gate-north', username: creds.username, password: creds.password })
     const entry = JSON.stringify({ v: 1, events: [{ id: 'gate-e-1', type: 'entry', plate: '沪A12345', gate: 'north', ts: Date.now() }] })
+    const publishedAt = Date.now()
     await gate.publishAsync('sensors/gate-north/parking', entry, { qos: 1 })
     await gate.publishAsync('sensors/gate-north/parking', entry, { qos: 1 }) // the parking system retries
 
     await waitFor(() => sink.deliveries.length > 0, 'the coupon at the webhook sink', 30_000)
     await sleep(1500) // anything duplicated would arrive by now
+    console.log(JSON.stringify({ test: 'coupon-e2e', gateToPushMs: sink.deliveries[0]!.at - publishedAt }))
     expect(sink.deliveries).toHaveLength(1)
     expect(sink.badSignatures).toBe(0)
     const d = sink.deliveries[0]!.body
