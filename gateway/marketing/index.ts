@@ -238,13 +238,13 @@ export class Marketing {
     // Hour by hour: each slice is an index range scan on (store_id, ts), sorted in memory.
     for (let a = from; a <= to && !scanLimited; a += PREVIEW_SLICE_MS) {
       const b = Math.min(a + PREVIEW_SLICE_MS, to + 1)
-      const rows = await this.db.query<{ id: string; store_id: string; type: PreviewEvent['type']; zone: string; source: PreviewEvent['source']; subject: string; member_ref: string | null; ts: Date; entered_at: Date; dwell_s: number | null }>(
-        `select id, store_id, type, zone, source, subject, member_ref, ts, entered_at, dwell_s from geofence_events
+      const rows = await this.db.query<{ id: string; store_id: string; type: PreviewEvent['type']; zone: string; zone_kind: PreviewEvent['zoneKind']; source: PreviewEvent['source']; subject: string; member_ref: string | null; ts: Date; entered_at: Date; dwell_s: number | null }>(
+        `select id, store_id, type, zone, zone_kind, source, subject, member_ref, ts, entered_at, dwell_s from geofence_events
          where store_id = any($1::text[]) and ts >= $2 and ts < $3 ${filter} order by ts, id`,
         params(a, b),
       )
       for (const r of rows) {
-        replay.feed({ id: r.id, storeId: r.store_id, type: r.type, zone: r.zone, source: r.source, subject: r.subject, memberRef: r.member_ref, ts: toMs(r.ts)!, enteredAt: toMs(r.entered_at)!, dwellS: r.dwell_s ?? undefined })
+        replay.feed({ id: r.id, storeId: r.store_id, type: r.type, zone: r.zone, zoneKind: r.zone_kind, source: r.source, subject: r.subject, memberRef: r.member_ref, ts: toMs(r.ts)!, enteredAt: toMs(r.entered_at)!, dwellS: r.dwell_s ?? undefined })
       }
       scanned += rows.length
       if (scanned >= PREVIEW_MAX_EVENTS) {

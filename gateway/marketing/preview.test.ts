@@ -105,6 +105,9 @@ describe('preview replay', () => {
     // Left cosmetics, then nothing for longer than the gap: a new visit that never reached cosmetics.
     const gap = [ev('m2', MON + 10 * H), ev('m2', MON + 10.2 * H, { type: 'exit' }), ev('m2', MON + 10.2 * H + VISIT_GAP_MS + 1, { zone: 'carpark' }), ev('m2', MON + 14 * H, { type: 'exit', zone: 'carpark' })]
     expect(ids(run(c, gap))).toEqual([])
+    // Trade-area events belong to no visit: passing the trade area is not reaching a zone.
+    const trade = [ev('m1', MON + 20 * H, { zone: 'carpark' }), ev('m1', MON + 20.1 * H, { zone: 'cosmetics', zoneKind: 'trade-area' }), ev('m1', MON + 22 * H, { type: 'exit', zone: 'carpark' })]
+    expect(ids(run(c, trade))).toEqual([])
     // A lost exit does not keep a visit open forever.
     const stale = [ev('m3', MON), ev('m3', MON + STALE_VISIT_MS + 1, { zone: 'carpark' }), ev('m3', MON + STALE_VISIT_MS + 2 * H, { type: 'exit', zone: 'carpark' })]
     expect(ids(run(c, stale))).toEqual([])

@@ -9,17 +9,21 @@ import { CARPARK_ZONE, audienceAllows, eventMatches, inHoldout, localTime, sched
  * Approximations, because only the present is stored: a member's tier and tags are today's; the
  * visit history at an event is today's recorded visits minus the visits the replay sees after it;
  * a visit (for `visitZones`, first visit and lapsed days) is a run of one subject's events at one
- * store: it ends with a car-park exit, or when the subject has been in no zone for VISIT_GAP_MS
- * (or has not been heard of for STALE_VISIT_MS, an exit having been lost). Other campaigns' exclusion
+ * store's indoor zones and car park (trade-area events belong to no visit): it ends with a car-park
+ * exit, or when the subject has been in no zone for VISIT_GAP_MS (or has not been heard of for
+ * STALE_VISIT_MS, an exit having been lost). Other campaigns' exclusion
  * groups are not simulated (the preview is of one rule).
  */
 
-export const VISIT_GAP_MS = 2 * 3_600_000
+/** As the edge's geofence engine (`geofence.visitGapS` default): in no store zone this long ends the visit. */
+export const VISIT_GAP_MS = 30 * 60_000
 export const STALE_VISIT_MS = 12 * 3_600_000
 /** Matches listed at most (all are counted). */
 export const MAX_LISTED_MATCHES = 5_000
 
 export type PreviewEvent = Pick<GeofenceEvent, 'id' | 'storeId' | 'type' | 'zone' | 'source' | 'ts' | 'enteredAt' | 'dwellS'> & {
+  /** Absent: indoor. */
+  zoneKind?: GeofenceEvent['zoneKind']
   subject: string
   memberRef: string | null
 }
@@ -74,6 +78,7 @@ class Visits {
   /** The zones reached during the visit this event belongs to (this event's zone included). */
   see(key: string, e: PreviewEvent): ReadonlySet<string> {
     let s = this.state.get(key)
+    if (e.zoneKind === 'trade-area') return s?.zones ?? new Set()
     const gap = s ? e.ts - s.lastTs : 0
     if (s && ((s.open.size === 0 && gap > VISIT_GAP_MS) || gap > STALE_VISIT_MS)) {
       this.end(key, s.lastTs)
