@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { Option, type Command } from 'commander'
 import { pino } from 'pino'
@@ -11,6 +12,7 @@ import { onShutdown } from '../edge/cli/edge.command.ts'
 import { makeSimulator, provisionLayout, simOptions, type SimOpts } from '../edge/cli/simulate.command.ts'
 import { resolveGatewayConfig } from '../gateway/core/config.ts'
 import { DEMO_USERS, GatewayApp } from '../gateway/app.ts'
+import { DemoInbox, seedDemoMarketing } from './demo.marketing.ts'
 
 /** The demo chain: a few stores with the demo layout, different sizes of crowd. */
 export const DEMO_STORES = [
@@ -54,7 +56,7 @@ function edgeConfig(i: number, store: (typeof DEMO_STORES)[number], dataDir: str
   )
 }
 
-function render(gw: GatewayApp, stores: DemoStore[]): string {
+function render(gw: GatewayApp, stores: DemoStore[], inbox: DemoInbox): string {
   const pad = (s: string | number, n: number) => String(s).padEnd(n)
   const num = (s: string | number, n: number) => String(s).padStart(n)
   const lines = [
@@ -71,10 +73,17 @@ function render(gw: GatewayApp, stores: DemoStore[]): string {
     const t = s.sim.truth()
     const snap = s.edge.presence.engine.snapshot(s.edge.clock.now())
     lines.push(
-      `${pad(s.id, 16)}${pad(':' + s.edge.broker.address.mqtt.port, 12)}${num(`${s.edge.devices.onlineCount}/${s.edge.config.sensors.length}`, 9)}${num(t.inStore, 16)}${num(snap.occupancy, 16)}${num(s.edge.uplink?.spool.size ?? 0, 16)}`,
+      `${pad(s.id, 16)}${pad(':' + s.edge.broker.address.mqtt.port, 12)}${num(`${s.edge.devices.onlineCount}/${s.edge.config.sensors.length + (demoStore.parking?.gates.length ?? 0)}`, 9)}${num(t.inStore, 16)}${num(snap.occupancy, 16)}${num(s.edge.uplink?.spool.size ?? 0, 16)}`,
     )
   }
-  lines.push('', 'Minute aggregates reach the dashboard at each full minute; presence events at once. Ctrl-C to stop.', '')
+  const fired = stores.reduce((n, s) => n + (s.edge.triggers?.fired ?? 0), 0)
+  lines.push(
+    '',
+    `Coupons     requested by the edges ${fired}   pushed to the member app ${inbox.received.size}   redeemed at tills ${inbox.redeemed}   (Marketing view: log in as marketing)`,
+    '',
+    'Minute aggregates reach the dashboard at each full minute; presence, zone and coupon events at once. Ctrl-C to stop.',
+    '',
+  )
   return lines.join('\n')
 }
 
@@ -97,11 +106,23 @@ export function registerDemoCommand(program: Command): void {
       ? createLogger({ level: process.env.LOG_LEVEL ?? 'info', destination: pino.destination({ dest: join(opts.dataDir, 'demo.log'), mkdir: true }) })
       : createLogger({ level: process.env.LOG_LEVEL ?? 'info' })
 
+    // The member app's push endpoint: a local inbox that checks signatures and has a till redeem some coupons.
+    let gwRef: GatewayApp | undefined
+    const inbox = new DemoInbox(randomBytes(24).toString('hex'), log.child({ module: 'demo-inbox' }), (code, storeId) => gwRef!.coupons.service.redeem(code, storeId, 'demo-till'))
+    const inboxUrl = await inbox.start()
     const gwCfg = resolveGatewayConfig(
-      { id: 'demo', dataDir: join(opts.dataDir, 'gateway'), http: { port: Number(opts.port) }, centralBroker: { port: Number(opts.centralPort) }, auth: { demoUsers: true } },
+      {
+        id: 'demo',
+        dataDir: join(opts.dataDir, 'gateway'),
+        http: { port: Number(opts.port) },
+        centralBroker: { port: Number(opts.centralPort) },
+        auth: { demoUsers: true },
+        coupons: { webhook: { url: inboxUrl, secret: inbox.secret } },
+      },
       process.env,
     )
     const gw = new GatewayApp({ config: gwCfg, logger: log.child({ app: 'gateway' }) })
+    gwRef = gw
     await gw.start()
     const stores: DemoStore[] = []
     let timer: NodeJS.Timeout | undefined
@@ -111,13 +132,20 @@ export function registerDemoCommand(program: Command): void {
         await s.edge.stop()
       }
       await gw.stop()
+      await inbox.stop()
     }
     onShutdown(async () => {
       if (timer) clearInterval(timer)
       await stop()
     })
-    for (const [i, store] of DEMO_STORES.slice(0, n).entries()) {
+    const chain = DEMO_STORES.slice(0, n)
+    for (const store of chain) {
       if (!(await gw.data.stores.get(store.id))) await gw.data.stores.create({ id: store.id, name: store.name, timezone: 'Asia/Shanghai' })
+    }
+    // One loyalty programme for the chain: every store's simulator draws its members from the same seed.
+    const memberSeed = Number(opts.seed)
+    await seedDemoMarketing(gw, chain.map((s) => s.id), memberSeed, log.child({ module: 'demo' }))
+    for (const [i, store] of chain.entries()) {
       const cfg = edgeConfig(i, store, opts.dataDir, gw.brokerUrl, process.env.LOG_LEVEL ?? 'info')
       const credentials = await provisionLayout(cfg.dataDir, demoStore)
       const edge = new EdgeApp({ config: cfg, logger: log.child({ app: 'edge', store: store.id }), clock: systemClock })
@@ -127,12 +155,13 @@ export function registerDemoCommand(program: Command): void {
         `mqtt://127.0.0.1:${edge.broker.address.mqtt.port}`,
         credentials,
         log.child({ module: 'sim', store: store.id }),
+        memberSeed,
       )
       await sim.start()
       stores.push({ id: store.id, edge, sim })
     }
     const draw = () => {
-      const text = render(gw, stores)
+      const text = render(gw, stores, inbox)
       if (interactive) process.stdout.write('\x1b[H\x1b[2J' + text)
       else process.stdout.write(text)
     }

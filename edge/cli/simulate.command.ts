@@ -54,7 +54,7 @@ export function simOptions(cmd: Command): Command {
     .addOption(new Option('--warmup <minutes>', 'simulated minutes run before publishing, so the store is not empty').default('20'))
 }
 
-export function makeSimulator(opts: SimOpts, brokerUrl: string, credentials: Record<string, { username: string; password: string }>, log: Logger): Simulator {
+export function makeSimulator(opts: SimOpts, brokerUrl: string, credentials: Record<string, { username: string; password: string }>, log: Logger, memberSeed?: number): Simulator {
   const num = (x: string | undefined, what: string) => {
     const n = Number(x)
     if (x === undefined || !Number.isFinite(n)) throw new Error(`--${what} must be a number, got "${x}"`)
@@ -67,6 +67,7 @@ export function makeSimulator(opts: SimOpts, brokerUrl: string, credentials: Rec
     credentials,
     clock: systemClock,
     seed: num(opts.seed, 'seed'),
+    memberSeed,
     speed: num(opts.speed, 'speed'),
     rateMultiplier: num(opts.rate, 'rate'),
     startHour,

@@ -17,6 +17,8 @@ import { TriggerEngine, type TriggerResult } from './trigger.engine.ts'
 export class TriggerModule implements EdgeModule {
   readonly name = 'triggers'
   engine!: TriggerEngine
+  /** Coupon requests fired since start (the demo's summary shows it). */
+  fired = 0
   private sub?: BusSubscriber
   private unlisten?: () => void
 
@@ -51,6 +53,7 @@ export class TriggerModule implements EdgeModule {
     const topic = topics.storeCouponRequests(this.cfg.store.id)
     for (const r of res.requests) {
       this.metrics.couponRequests.inc({ campaign: r.campaignId, holdout: String(r.holdout) })
+      this.fired++
       this.bus.emitCouponRequest(r)
       void this.publish(topic, r)
     }

@@ -35,6 +35,8 @@ export class UplinkModule implements EdgeModule {
   private readonly inflight = new Set<string>()
   private cursor: string | undefined
   private pumping = false
+  /** The running pump, awaited on stop so the spool is never closed under a read. */
+  private pumpDone: Promise<void> = Promise.resolve()
   /** Set by whatever makes new work (a message, an ack) so a running pump looks again: no lost wakeups. */
   private pumpRequested = false
   private stopped = false
@@ -141,7 +143,7 @@ export class UplinkModule implements EdgeModule {
 
   private requestPump(): void {
     this.pumpRequested = true
-    if (!this.pumping) void this.pump()
+    if (!this.pumping) this.pumpDone = this.pump()
   }
 
   /** Send spooled messages, oldest first, keeping up to `inflight` unacknowledged. */
@@ -242,6 +244,7 @@ export class UplinkModule implements EdgeModule {
     await this.flushAcks()
     // A clean DISCONNECT: the central broker keeps the session; the retained health was set by the edge.
     await this.client?.endAsync().catch(() => undefined)
+    await this.pumpDone
     await this.spool?.close()
   }
 }
