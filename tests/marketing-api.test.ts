@@ -565,3 +565,63 @@ describe.each(engines)('marketing API on $name', ({ pg }) => {
     })
   })
 })
+
+describe('two gateway replicas saving at once (PostgreSQL, Mosquitto)', () => {
+  let mosquitto: PrivateMosquitto
+  let db: { url: string; drop: () => Promise<void> }
+  let cleanup: () => Promise<void>
+  const replicas: GatewayApp[] = []
+  let cookie = ''
+
+  beforeAll(async () => {
+    const t = await tempDir('se-mkt-replicas-')
+    cleanup = t.cleanup
+    mosquitto = await new PrivateMosquitto(`${t.dir}/mosquitto`).start()
+    db = await freshDatabase('se_mkt')
+    for (const id of ['a', 'b']) {
+      const config = gatewayTestConfig(`${t.dir}/gw-${id}`, { id: `mkt-${id}`, auth: { demoUsers: true }, mqtt: { url: mosquitto.url }, database: { url: db.url } })
+      replicas.push(await new GatewayApp({ config, logger: testLogger(), defaultMetrics: false }).start())
+    }
+    const r = await replicas[0]!.http.inject({ method: 'POST', url: '/v1/auth/login', payload: { username: 'marketing', password: 'demo-marketing' } })
+    cookie = `se_session=${r.cookies.find((x) => x.name === 'se_session')!.value}`
+    const admin = await replicas[0]!.http.inject({ method: 'POST', url: '/v1/auth/login', payload: { username: 'admin', password: 'demo-admin' } })
+    const adminCookie = `se_session=${admin.cookies.find((x) => x.name === 'se_session')!.value}`
+    expect((await replicas[1]!.http.inject({ method: 'POST', url: '/v1/stores', headers: { cookie: adminCookie }, payload: { id: 'r-1', name: 'R1', timezone: TZ } })).statusCode).toBe(201)
+  })
+  afterAll(async () => {
+    for (const r of replicas) await r.stop()
+    await mosquitto?.stop()
+    await db?.drop()
+    await cleanup?.()
+  })
+
+  it('the retained triggers config ends as the newest state under the newest version, whichever replica published last', async () => {
+    const on = (i: number, method: InjectOptions['method'], url: string, payload?: unknown) => replicas[i % 2]!.http.inject({ method, url, headers: { cookie }, ...(payload ? { payload: payload as object } : {}) })
+    const ids = Array.from({ length: 6 }, (_, i) => `rc-${i}`)
+    for (const [i, id] of ids.entries()) expect((await on(i, 'POST', '/v1/campaigns', draft({ id, stores: ['r-1'], event: 'enter', zones: ['carpark'], dwellS: undefined }))).statusCode).toBe(201)
+    // Six editors, each saving its campaign three times, alternating replicas, all at once.
+    await Promise.all(
+      ids.map(async (id, i) => {
+        for (let v = 1; v <= 3; v++) {
+          const r = await on(i + v, 'PUT', `/v1/campaigns/${id}`, { ...draft({ id, stores: ['r-1'], event: 'enter', zones: ['carpark'], dwellS: undefined, name: `${id} v${v + 1}` }), version: v })
+          expect(r.statusCode, r.body).toBe(200)
+        }
+      }),
+    )
+    // Every save has returned, so every publish has been acknowledged: the first retained message a
+    // new subscriber gets must already be the final state.
+    const c = await connect(mosquitto.url, { protocolVersion: 5 })
+    let got: { payload: TriggersConfigPayload; retain: boolean }
+    try {
+      const first = new Promise<{ payload: TriggersConfigPayload; retain: boolean }>((resolve) => c.on('message', (_t, payload, packet) => resolve({ payload: JSON.parse(payload.toString()), retain: packet.retain })))
+      await c.subscribeAsync(topics.storeConfig('r-1', 'triggers'), { qos: 1 })
+      got = await first
+    } finally {
+      await c.endAsync()
+    }
+    expect(got.retain).toBe(true)
+    expect(got.payload.campaigns.map((x) => [x.id, x.version, x.name])).toEqual(ids.map((id) => [id, 4, `${id} v4`]))
+    const [row] = await replicas[0]!.db.query<{ version: number }>("select version from config_pushes where store_id = 'r-1' and part = 'triggers'")
+    expect(got.payload.version).toBe(Number(row!.version))
+  })
+})
