@@ -169,14 +169,14 @@ export class DemoInbox {
 
   private maybeRedeem(body: string): void {
     if (!this.redeem || Math.random() >= this.redeemShare) return
-    let msg: { coupon?: { code?: string }; code?: string; storeId?: string }
+    let msg: { coupon?: { code?: string; storeId?: string } }
     try {
       msg = JSON.parse(body)
     } catch {
       return
     }
-    const code = msg.coupon?.code ?? msg.code
-    const storeId = msg.storeId
+    const code = msg.coupon?.code
+    const storeId = msg.coupon?.storeId
     if (!code || !storeId) return
     const t = setTimeout(() => {
       this.timers.delete(t)
