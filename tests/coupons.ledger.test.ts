@@ -274,6 +274,10 @@ describe.each(engines)('coupon ledger on $name', (engine) => {
       const budget = await Promise.all(Array.from({ length: 50 }, (_, i) => (i % 2 ? ledger : ledger2).requestCoupon(request({ campaignId: 'c-race-budget', memberRef: `m-rb${i}` }, T0))))
       expect(budget.filter((o) => o.status === 'issued')).toHaveLength(10)
       expect(await count(`select count(*)::int as n from coupons where campaign_id = 'c-race-budget' and status = 'issued'`)).toBe(10)
+      // Requests that passed the read but lost the counter are plain budget rejections: no code, no outbox row.
+      expect(budget.filter((o) => o.reason === 'budget').every((o) => o.code === null && o.pushStatus === null && o.expiresAt === null)).toBe(true)
+      expect(await count(`select count(*)::int as n from coupon_outbox o join coupons c on c.key = o.coupon_key where c.campaign_id = 'c-race-budget'`)).toBe(10)
+      expect(await count(`select issued as n from coupon_budgets where campaign_id = 'c-race-budget'`)).toBe(10)
 
       // The same key 50 times at once (redeliveries to both replicas): one row, one outcome, one outbox row.
       await seedCampaign(db, campaign({ id: 'c-race-key' }))

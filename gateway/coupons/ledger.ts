@@ -13,8 +13,9 @@ import type { SigningKey } from './signing-key.ts'
  *  2. an advisory transaction lock on the member serialises replicas racing on one member, so the
  *     counts the caps are checked against are exact (read committed: each statement after the lock
  *     sees what the previous holder committed); a campaign's budget is a counter row incremented
- *     conditionally as the last check, so racing replicas serialise on it only for the end of
- *     their transactions (the order is always member lock, then budget row: no deadlock);
+ *     conditionally as the last statement before the commit, so racing replicas serialise on it
+ *     only for the end of their transactions (the order is always member lock, then budget row:
+ *     no deadlock), and a request that loses the last coupon to another replica is rejected;
  *  3. the campaign version named by the request supplies the caps; lateness, the member having
  *     left, exclusion, cooldown, day / week / campaign caps and the budget are checked in that order;
  *  4. the outcome is stored whatever it is (rejections too, with their reason), and an issued
@@ -133,6 +134,8 @@ interface DecisionFacts {
   cv: { body: Campaign; archived: boolean; current_enabled: boolean | null } | null
   provider: string | null
   member_left: boolean
+  /** Coupons issued so far against the campaign's budget (committed), null before the first. */
+  budget_used: number | null
   day: number
   week: number
   total: number
@@ -159,6 +162,7 @@ const FACTS_SQL = `
   select exists (select 1 from coupons where key = $1) as existing,
          (select row_to_json(cv) from cv) as cv,
          (select push->>'provider' from members where ref = $4) as provider,
+         (select issued from coupon_budgets where campaign_id = $2) as budget_used,
          exists (select 1 from geofence_events g
                   where g.store_id = $5 and g.member_ref = $4 and g.type = 'exit' and g.ts > $6 and (g.zone = $7 or g.zone_kind = 'carpark')) as member_left,
          n.*
@@ -203,8 +207,10 @@ export class CouponLedger {
 
   /**
    * Round trips: the member lock; one read of everything the decision needs (the key, the campaign
-   * version, the member's counts, whether they left, their push provider); the budget increment
-   * when there is a budget; one insert of the coupon and its outbox row.
+   * version, the member's counts, whether they left, their push provider, the budget used); one
+   * insert of the coupon and its outbox row; for a campaign with a budget, the conditional
+   * increment of its counter, last (and, when another replica took the last coupon in between,
+   * turning the row into a budget rejection).
    */
   private async decide(q: Queryable, req: CouponRequest): Promise<LedgerOutcome> {
     const received = this.now()
@@ -229,17 +235,10 @@ export class CouponLedger {
     else if (received - req.event.ts > campaign.lateAfterS * 1000) reason = 'too-late'
     else if (req.event.type !== 'exit' && f.member_left) reason = 'member-left'
     else reason = capsReason(f, campaign, group)
-    if (!reason && !holdout && campaign!.caps.budget) {
-      // Last check before issuing: the row lock it takes is held only until the commit just after.
-      // A holdout costs nothing and is never refused for budget: the control group stays unbiased.
-      const b = await q.query(
-        `insert into coupon_budgets (campaign_id, issued) values ($1, 1)
-         on conflict (campaign_id) do update set issued = coupon_budgets.issued + 1 where coupon_budgets.issued < $2
-         returning issued`,
-        [req.campaignId, campaign!.caps.budget],
-      )
-      if (b.length === 0) reason = 'budget'
-    }
+    // A holdout costs nothing and is never refused for budget: the control group stays unbiased.
+    // The counter only grows, so a committed count at the budget already means no.
+    const budget = !holdout ? campaign?.caps.budget : undefined
+    if (!reason && budget && f.budget_used !== null && f.budget_used >= budget) reason = 'budget'
 
     const status: CouponStatus = reason ? 'rejected' : holdout ? 'holdout' : 'issued'
     const id = randomUUID()
@@ -266,6 +265,24 @@ export class CouponLedger {
       ],
     )
     if (!rows[0]) throw new Error(`coupon ${req.key} was written by a writer that bypassed the member lock`)
+    if (status === 'issued' && budget) {
+      // The budget last, so the counter row's lock is held only until the commit that follows.
+      const b = await q.query(
+        `insert into coupon_budgets (campaign_id, issued) values ($1, 1)
+         on conflict (campaign_id) do update set issued = coupon_budgets.issued + 1 where coupon_budgets.issued < $2
+         returning issued`,
+        [req.campaignId, budget],
+      )
+      if (b.length === 0) {
+        // Another replica took the last one since our read: this request is over budget after all.
+        const over = await q.query<CouponRow>(
+          `with d as (delete from coupon_outbox where coupon_key = $1)
+           update coupons set status = 'rejected', reason = 'budget', code = null, expires_at = null, push_status = null where key = $1 returning *`,
+          [req.key],
+        )
+        return outcomeOf(over[0]!, false)
+      }
+    }
     return outcomeOf(rows[0], false)
   }
 
