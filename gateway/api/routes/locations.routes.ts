@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import { Type } from '@sinclair/typebox'
-import { LocationReport, type LocationFix, type LocationReport as LocationReportT } from '../../../edge/contracts/index.ts'
+import { LocationReport, StoreEdgeError, type LocationFix, type LocationReport as LocationReportT } from '../../../edge/contracts/index.ts'
 import { inScope } from '../../auth/roles.ts'
 import { FORWARD_RADIUS_M, schemaErrors } from '../../marketing/index.ts'
 import { apiError, guard, type ApiContext } from '../context.ts'
@@ -56,8 +56,20 @@ export function locationsRoutes(ctx: ApiContext) {
         const p = req.principal!
         const stores = fixes.length ? (await ctx.marketing.storesNear(fixes, FORWARD_RADIUS_M)).filter((s) => inScope(p, s)) : []
         const forward: LocationReportT = { v: 1, memberRef: report.memberRef, fixes }
-        for (const s of stores) await ctx.publishLocations(s, forward)
-        return reply.status(202).send({ forwardedTo: stores, rejected })
+        // Fixes are news, not state: one store the broker refuses does not hold up the others.
+        const forwardedTo: string[] = []
+        let failure: unknown
+        for (const s of stores) {
+          try {
+            await ctx.publishLocations(s, forward)
+            forwardedTo.push(s)
+          } catch (err) {
+            failure = err
+            ctx.log.warn({ err, store: s }, 'could not forward a location report')
+          }
+        }
+        if (failure && forwardedTo.length === 0) throw failure instanceof StoreEdgeError ? failure : new StoreEdgeError('STORE_EDGE_ERR_BROKER_UNAVAILABLE', (failure as Error).message)
+        return reply.status(202).send({ forwardedTo, rejected })
       },
     )
   }
