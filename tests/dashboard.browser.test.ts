@@ -136,14 +136,18 @@ describe('dashboard in Chromium against a live gateway', () => {
   })
 
   it.each([
-    ['marketing', 'demo-marketing'],
-    ['security', 'demo-security'],
-  ])('%s: nav follows the role, the placeholder page, forbidden overview in the UI and in the API', async (username, password) => {
+    ['marketing', 'demo-marketing', /#\/marketing$/],
+    ['security', 'demo-security', /#\/home$/],
+  ])('%s: nav follows the role, its landing page, forbidden overview in the UI and in the API', async (username, password, landing) => {
     const { page, errors } = await session()
     await loginUi(page, username, password)
+    await page.waitForURL(landing)
+    expect(await page.getByTestId('nav-marketing').count()).toBe(username === 'marketing' ? 1 : 0)
+    await page.getByTestId('nav-home').click()
     await page.waitForURL(/#\/home$/)
-    await page.getByTestId('placeholder').waitFor()
     await page.getByTestId('home-store-store-a').waitFor()
+    // Security's view comes with the camera issue: a note says so; marketing has its own view.
+    expect(await page.getByTestId('placeholder').count()).toBe(username === 'security' ? 1 : 0)
     expect(await page.getByTestId('nav-home').count()).toBe(1)
     expect(await page.getByTestId('nav-overview').count()).toBe(0)
     expect(await page.getByTestId('nav-admin').count()).toBe(0)
@@ -186,6 +190,8 @@ describe('dashboard in Chromium against a live gateway', () => {
 
     const other = await session()
     await loginUi(other.page, 'mkt-b', 'campaign-pass-1')
+    await other.page.waitForURL(/#\/marketing$/)
+    await other.page.getByTestId('nav-home').click()
     await other.page.getByTestId('home-store-store-b').waitFor()
     expect((await testIdsIn(other.page, 'home-stores')).filter((t) => t.startsWith('home-store-'))).toEqual(['home-store-store-b'])
     expect(await text(other.page, 'user-role')()).toBe('marketing')

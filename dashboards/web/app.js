@@ -153,6 +153,7 @@ async function logout() {
 /** First view the role may see. */
 function landing() {
   if (can('footfall:read')) return '#/overview'
+  if (can('campaigns:read')) return '#/marketing'
   if (can('stores:read')) return '#/home'
   if (can('users:read') || can('audit:read')) return '#/admin'
   return '#/home'

@@ -1,10 +1,9 @@
-// Start page of roles without footfall access (marketing, security): their own views are not
-// released yet, so they get a note saying so and the stores in their scope, with live status.
+// The store list of roles without footfall access (marketing lands on its campaigns and comes here
+// through "Stores"; security's own view is not released yet, so it gets a note saying so).
 import { api, ApiError } from '../api.js'
 import { fmtAgo, h, setStatus, statusBadge } from '../dom.js'
 
 const COMING = {
-  marketing: { what: 'Campaigns', detail: 'geofences, arrival and departure triggers, coupon caps and schedules' },
   security: { what: 'Camera analytics', detail: 'live views, people counts per zone, loitering and event snapshots' },
 }
 
@@ -13,12 +12,13 @@ export function mount(root, ctx) {
   ctx.setTitle('Stores')
   const role = ctx.session.user.role
   const coming = COMING[/** @type {keyof typeof COMING} */ (role)]
+  const released = ctx.can('campaigns:read')
   const list = h('ul', { class: 'store-cards', testid: 'home-stores' })
   const count = h('span', { class: 'muted' })
 
   root.append(
     h('div', { class: 'page-head' }, h('h1', { text: `Welcome, ${ctx.session.user.displayName || ctx.session.user.username}` })),
-    h(
+    released ? '' : h(
       'section',
       { class: 'panel notice', testid: 'placeholder', 'aria-labelledby': 'ph-h' },
       h('h2', { id: 'ph-h', text: coming ? `${coming.what} arrive in a later release` : 'Your views arrive in a later release' }),
