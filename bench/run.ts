@@ -2,6 +2,7 @@
 const benches: Record<string, () => Promise<unknown>> = {
   ingest: () => import('./ingest.bench.ts'),
   uplink: () => import('./uplink.bench.ts'),
+  coupons: () => import('./coupons.bench.ts'),
 }
 
 const name = process.argv[2]

@@ -344,8 +344,10 @@ describe('marketing view in Chromium against a live gateway', () => {
   it('marketing: a coupon request an edge publishes appears in the live feed and the funnel without a reload, then turns pushed', async () => {
     const { page, errors } = await session()
     await loginUi(page, 'marketing', 'demo-marketing')
+    // Marketing lands on the campaign list, loaded before this campaign existed: reload it.
+    await page.waitForURL(/#\/marketing$/)
     expect((await fromPage(page, 'POST', '/v1/campaigns', campaign('welcome-a', { name: 'Welcome at Alpha' }))).status).toBe(201)
-    await page.getByTestId('nav-marketing').click()
+    await page.reload()
     await page.getByTestId('campaign-row-welcome-a').waitFor()
     await page.locator('[data-testid="live-indicator"][data-state="connected"]').waitFor()
     await expect.poll(text(page, 'funnel-issued-welcome-a'), POLL).toBe('0')
