@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import mqtt from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { topics, type MinuteAggregate } from '../edge/contracts/index.ts'
+import { couponKey, topics, type CouponRequest, type MinuteAggregate } from '../edge/contracts/index.ts'
 import { EdgeApp } from '../edge/app.ts'
 import { GatewayApp } from '../gateway/app.ts'
 import { counterValue, tempDir, testConfig, testLogger, waitFor } from './helpers.ts'
@@ -36,6 +36,7 @@ describe('gateway end to end: edges → Mosquitto → two gateways ($share) → 
         tsdb: { url: vm.url },
         database: { url: db.url },
         auth: { demoUsers: true },
+        coupons: { statsIntervalMs: 1000 },
       })
       gateways.push(await new GatewayApp({ config: cfg, logger: testLogger(), defaultMetrics: false }).start())
     }
@@ -124,6 +125,17 @@ describe('gateway end to end: edges → Mosquitto → two gateways ($share) → 
       panels: Array<{ title: string; targets?: Array<{ expr: string }> }>
     }
     const list = published.get('e2e-store-1')!
+    // The coupon panels read what the ledger decided: one request (for a campaign central does not
+    // know, so it is rejected) gives every coupons_* field of this minute a value.
+    const edge = edges[0]!
+    const storeId = edge.config.store.id
+    const now = Date.now()
+    const request: CouponRequest = {
+      v: 1, key: couponKey(storeId, 'grafana-probe', 'm-1', 'ev-grafana'), storeId, campaignId: 'grafana-probe', campaignVersion: 1, memberRef: 'm-1',
+      event: { id: 'ev-grafana', type: 'enter', zone: 'entrance', source: 'ble', ts: now }, firedAt: now, localDay: new Date(now).toISOString().slice(0, 10), holdout: false, priority: 100,
+    }
+    await edge.publish(topics.storeCouponRequests(storeId), request)
+    await waitFor(async () => (await vm.export('{__name__="coupons_requested"}')).length > 0, 'the coupon figures in the TSDB', 60_000)
     const ranges = [
       { start: list[0]!.minute / 1000, end: list.at(-1)!.minute / 1000 }, // the aggregates
       { start: Date.now() / 1000 - 600, end: Date.now() / 1000 }, // the edges' health, just now

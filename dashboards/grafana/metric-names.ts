@@ -16,6 +16,10 @@ export const INFLUX_FIELDS = {
   [Measurements.dwell]: ['p50_s', 'p90_s', 'count'],
   /** tag store */
   [Measurements.edgeHealth]: ['up', 'devices_online', 'uptime_s'],
+  /** tag store (stores with a car park) */
+  [Measurements.parking]: ['arrivals', 'departures', 'occupancy'],
+  /** tags campaign, store: what the ledger decided, pushed and redeemed in the minute */
+  [Measurements.coupons]: ['requested', 'issued', 'holdout', 'rejected', 'pushed', 'dead', 'redeemed'],
 } as const satisfies Partial<Record<(typeof Measurements)[keyof typeof Measurements], readonly string[]>>
 
 type Fields = typeof INFLUX_FIELDS

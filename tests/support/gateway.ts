@@ -50,6 +50,7 @@ export function syntheticAggregate(storeId: string, minute: number, zones: strin
       dwellP50S: i % 2 ? 30 + (n(40 + i) % 100) : null,
       dwellP90S: i % 2 ? 200 + (n(41 + i) % 100) : null,
     })),
+    parking: { arrivals: n(50) % 6, departures: n(51) % 6, occupancy: n(52) },
   }
 }
 
