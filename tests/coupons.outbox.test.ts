@@ -142,6 +142,25 @@ describe('outbox worker and webhook provider (PGlite)', () => {
     expect(sink.deliveries).toHaveLength(0)
   })
 
+  it('does not follow a redirect with a signed coupon: the push is dead-lettered, naming where it was sent', async () => {
+    // A 307 keeps the method and the body: followed, the signed coupon would land wherever it points.
+    const redirector = createServer((_req, res) => res.writeHead(307, { location: sink.url }).end())
+    await new Promise<void>((r) => redirector.listen(0, '127.0.0.1', r))
+    try {
+      await seedCampaign(db, campaign({ id: 'c-redirect' }))
+      const [k] = await issue(db, 'c-redirect', ['m-r1'])
+      const url = `http://127.0.0.1:${(redirector.address() as { port: number }).port}/hook`
+      const w = new OutboxWorker({ db, providers: new Map([['webhook', new WebhookProvider({ url, secret: SECRET, timeoutMs: 30_000 })]]), log, ...fast })
+      await w.start()
+      await waitFor(async () => (await rows(db, [k!]))[0]!.status === 'dead', 'dead letter on a redirect')
+      await w.stop()
+      expect((await rows(db, [k!]))[0]!.last_error).toContain(`HTTP 307 redirect to ${sink.url} not followed`)
+      expect(sink.deliveries).toHaveLength(0)
+    } finally {
+      await new Promise<void>((r) => redirector.close(() => r()))
+    }
+  })
+
   it('leaves rows for a provider it does not have to a replica that has it', async () => {
     await seedCampaign(db, campaign({ id: 'c-other-provider' }))
     await seedMember(db, 'm-wx-only', { provider: 'wechat', openId: 'o-1' })

@@ -64,6 +64,8 @@ export class WebhookProvider implements PushProvider {
           'idempotency-key': msg.key,
         },
         body,
+        // A signed coupon goes to the configured endpoint only: a redirect is a misconfiguration, not a hop to follow.
+        redirect: 'manual',
         signal: AbortSignal.timeout(this.opts.timeoutMs),
       })
       await res.arrayBuffer().catch(() => undefined)
@@ -71,7 +73,7 @@ export class WebhookProvider implements PushProvider {
       return { ok: false, permanent: false, error: errorText(err) }
     }
     if (res.ok) return { ok: true }
-    const error = `HTTP ${res.status}`
+    const error = res.status >= 300 && res.status < 400 ? `HTTP ${res.status} redirect to ${res.headers.get('location') ?? '?'} not followed` : `HTTP ${res.status}`
     if (res.status === 408 || res.status === 429 || res.status >= 500) return { ok: false, permanent: false, error, retryAfterMs: retryAfterMs(res.headers.get('retry-after'), this.now()) }
     return { ok: false, permanent: true, error }
   }
