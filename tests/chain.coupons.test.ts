@@ -124,13 +124,17 @@ describe('a simulated store day: shoppers and cars → edge triggers → two gat
     })
     await sim.start()
     await sim.runFor(SIM_MINUTES * 60_000)
-    sub.off()
     const truth = sim.summary()
     expect(sim.published.errors).toBe(0)
+    // No more sensor traffic; simulated time stands still, so no timer fires anything new either.
+    // The last batches may still be on their way through the edge: wait until what was fired and
+    // what was decided agree, with nothing left in the uplink spool.
+    await sim.stop()
 
     // Everything fired reaches the ledger and is decided once.
     const decided = async () => (await gw.db.query<{ n: number }>('select count(*)::int as n from coupons where store_id = $1', [STORE]))[0]!.n
-    await waitFor(async () => (await decided()) >= new Set(fired.map((r) => r.key)).size && edge!.uplink!.spool.size === 0, 'every request in the ledger', 120_000)
+    await waitFor(async () => (await decided()) === new Set(fired.map((r) => r.key)).size && edge!.uplink!.spool.size === 0, 'every request in the ledger', 120_000)
+    sub.off()
     const rows = await gw.db.query<{ key: string; campaign_id: string; member_ref: string; local_day: string; status: string; reason: string | null; push_status: string | null }>(
       `select key, campaign_id, member_ref, local_day::text as local_day, status, reason, push_status from coupons where store_id = $1`,
       [STORE],
