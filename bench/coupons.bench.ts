@@ -14,6 +14,7 @@
  */
 import { createHmac } from 'node:crypto'
 import { createServer } from 'node:http'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -174,6 +175,8 @@ async function ledgerBench(engine: 'postgres' | 'pglite', dir: string) {
     log(`${engine}: ${reqs.length} requests, ${CONCURRENCY} at a time`)
     const lat: number[] = []
     let next = 0
+    const loop = monitorEventLoopDelay({ resolution: 10 })
+    loop.enable()
     const t0 = performance.now()
     await Promise.all(
       Array.from({ length: CONCURRENCY }, async () => {
@@ -198,6 +201,7 @@ async function ledgerBench(engine: 'postgres' | 'pglite', dir: string) {
       if (performance.now() - t1 > 300_000) throw new Error(`pushes stalled at ${new Set(sink.keys).size}/${issued}`)
     }
     const pushSec = Math.max((performance.now() - t0) / 1000, 0.001)
+    loop.disable()
     const pushTailS = round(pushSec - ledgerSec, 2)
     return {
       ledgerPerSec: Math.round(reqs.length / ledgerSec),
@@ -207,6 +211,9 @@ async function ledgerBench(engine: 'postgres' | 'pglite', dir: string) {
       // push, and how long after the last decision the last push landed.
       pushPerSec: Math.round(issued / pushSec),
       pushTailS,
+      // How long the event loop was blocked at worst (ms): pushes share the loop with the ledger.
+      eventLoopMaxMs: Math.round(loop.max / 1e6),
+      eventLoopP99Ms: Math.round(loop.percentile(99) / 1e6),
       requests: reqs.length,
       issued,
       holdout: rows.filter((r) => r.status === 'holdout').length,
@@ -247,6 +254,7 @@ try {
       budgetOverrun: postgres.budgetOverrun + pglite.budgetOverrun,
       duplicatePushes: { postgres: postgres.duplicatePushes, pglite: pglite.duplicatePushes },
       pushRetries: { postgres: postgres.pushRetries, pglite: pglite.pushRetries },
+      eventLoopMaxMs: { postgres: postgres.eventLoopMaxMs, pglite: pglite.eventLoopMaxMs },
       requests: postgres.requests,
       issued: { postgres: postgres.issued, pglite: pglite.issued },
     }) + '\n',
