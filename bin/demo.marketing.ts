@@ -1,10 +1,11 @@
-import { createHmac, timingSafeEqual } from 'node:crypto'
+import { timingSafeEqual } from 'node:crypto'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Campaign, Geofence } from '../edge/contracts/index.ts'
 import type { Logger } from '../edge/core/logger.ts'
 import { simulatedMembers } from '../edge/sim/members.ts'
 import type { GatewayApp } from '../gateway/app.ts'
+import { webhookSignature } from '../gateway/coupons/providers/webhook.provider.ts'
 
 /**
  * What the demo chain needs for marketing to be visible at once: the simulated loyalty programme
@@ -150,7 +151,7 @@ export class DemoInbox {
         const body = Buffer.concat(chunks).toString('utf8')
         const ts = String(req.headers['x-storeedge-timestamp'] ?? '')
         const sig = String(req.headers['x-storeedge-signature'] ?? '')
-        const want = createHmac('sha256', this.secret).update(`${ts}.${body}`).digest('hex')
+        const want = webhookSignature(this.secret, ts, body)
         if (sig.length !== want.length || !timingSafeEqual(Buffer.from(sig), Buffer.from(want))) {
           this.badSignatures++
           res.writeHead(401).end()

@@ -3,6 +3,7 @@ import type { Campaign, CouponRequest, GeofenceEvent } from '../edge/contracts/i
 import { EdgeApp } from '../edge/app.ts'
 import { provisionLayout } from '../edge/cli/simulate.command.ts'
 import { demoStore } from '../edge/sim/demo-store.ts'
+import { simulatedMembers } from '../edge/sim/members.ts'
 import { Simulator } from '../edge/sim/simulator.ts'
 import { GatewayApp } from '../gateway/app.ts'
 import { counterValue, tempDir, testConfig, testLogger, waitFor } from './helpers.ts'
@@ -81,8 +82,7 @@ describe('a simulated store day: shoppers and cars → edge triggers → two gat
     await gw.data.stores.create({ id: STORE, name: 'Chain store', timezone: 'Asia/Shanghai' })
     const seed = 7
     const credentials = await provisionLayout(`${dir}/edge`, demoStore)
-    sim = new Simulator({ brokerUrl: 'mqtt://127.0.0.1:1', credentials, store: demoStore, clock: { now: () => Date.now() }, seed, manual: true, startHour: 11, rateMultiplier: 3 })
-    for (const m of sim.members()) {
+    for (const m of simulatedMembers({ seed })) {
       await gw.marketing.members.create({ ref: m.ref, displayName: m.ref, tier: m.tier, tags: m.tags, plates: m.plates, beaconIds: m.beaconIds, push: { provider: 'webhook' }, optedIn: true }, clock.now())
     }
     await gw.marketing.createCampaign(campaign({ id: 'park-arrival', event: 'enter', zones: ['carpark'], sources: ['plate'] }), 'test')
@@ -111,7 +111,6 @@ describe('a simulated store day: shoppers and cars → edge triggers → two gat
     await gw.marketing.publisher.storeSeen(STORE)
     await waitFor(() => edge!.downlink.versions.has('triggers') && edge!.downlink.versions.has('members'), 'campaigns and members at the edge', 60_000)
 
-    // The simulator now talks to the edge's broker (it was built first to read its member registry).
     sim = new Simulator({
       brokerUrl: `mqtt://127.0.0.1:${edge.broker.address.mqtt.port}`,
       credentials,

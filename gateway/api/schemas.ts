@@ -44,3 +44,16 @@ export const StoreOut = Type.Object({
   location: Type.Union([Type.Object({ lat: Type.Number(), lng: Type.Number() }), Type.Null()], { description: 'Where the store is (the marketing map centres on it).' }),
 })
 export const errors = (...codes: number[]) => Object.fromEntries(codes.map((c) => [c, ErrorBody]))
+
+/** One audit log entry as the API shows it (the admin's log, a campaign's trail). */
+export const AuditEntryOut = Type.Object({
+  id: Type.Number(),
+  ts: Type.Number(),
+  actor: Type.String(),
+  actorKind: Type.String(),
+  action: Type.String(),
+  target: Type.Union([Type.String(), Type.Null()]),
+  storeId: Type.Union([Type.String(), Type.Null()]),
+  detail: Type.Unknown(),
+  ip: Type.Union([Type.String(), Type.Null()]),
+})

@@ -2,7 +2,7 @@ import type { Campaign } from '../../edge/contracts/index.ts'
 import { toMs, type Db } from '../db/db.ts'
 import { maskCode, verifyCouponCode, type CouponPublicKey } from './codes.ts'
 import type { CouponMetrics } from './coupon.metrics.ts'
-import type { CouponRow } from './ledger.ts'
+import { outcomeOf, type CouponRow } from './ledger.ts'
 import { publicKeys, type SigningKey } from './signing-key.ts'
 
 export interface RedeemedCoupon {
@@ -139,28 +139,10 @@ export class CouponService {
         order by received_at desc limit $5`,
       [f.campaign ?? null, f.store ?? null, f.status ?? null, f.stores ? JSON.stringify(f.stores) : null, f.limit],
     )
-    return rows.map((r) => ({
-      key: r.key,
-      id: r.id,
-      storeId: r.store_id,
-      campaignId: r.campaign_id,
-      campaignVersion: r.campaign_version,
-      memberRef: r.member_ref,
-      eventId: r.event_id,
-      eventType: r.event_type,
-      zone: r.zone,
-      source: r.source,
-      status: r.status,
-      reason: r.reason,
-      code: maskCode(r.code),
-      expiresAt: toMs(r.expires_at),
-      firedAt: toMs(r.fired_at)!,
-      receivedAt: toMs(r.received_at)!,
-      pushStatus: r.push_status,
-      pushedAt: toMs(r.pushed_at),
-      redeemedAt: toMs(r.redeemed_at),
-      redeemedStore: r.redeemed_store,
-    }))
+    return rows.map((r) => {
+      const { duplicate: _d, redeemedBy: _b, ...o } = outcomeOf(r, false)
+      return { ...o, eventType: r.event_type, zone: r.zone, source: r.source, code: maskCode(r.code) }
+    })
   }
 
   /**

@@ -34,6 +34,8 @@ export interface AuditQuery {
   before?: number
   storeId?: string
   action?: string
+  /** What the entry is about, e.g. `campaign:<id>` (a campaign's trail). */
+  target?: string
 }
 
 interface AuditRow {
@@ -106,6 +108,7 @@ export class AuditRepo {
     if (q.before !== undefined) add('id < ?', q.before)
     if (q.storeId !== undefined) add('store_id = ?', q.storeId)
     if (q.action !== undefined) add('action = ?', q.action)
+    if (q.target !== undefined) add('target = ?', q.target)
     params.push(limit)
     const rows = await this.db.query<AuditRow>(
       `select id, ts, actor, actor_kind, action, target, store_id, detail, ip from audit_log

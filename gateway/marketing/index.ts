@@ -143,15 +143,6 @@ export class Marketing {
     return r
   }
 
-  /** Audit entries about one target (e.g. `campaign:<id>`), newest first. */
-  async auditOf(target: string, limit = 500): Promise<Array<{ id: number; ts: number; actor: string; actorKind: string; action: string; target: string | null; storeId: string | null; detail: unknown; ip: string | null }>> {
-    const rows = await this.db.query<{ id: number; ts: Date; actor: string; actor_kind: string; action: string; target: string | null; store_id: string | null; detail: unknown; ip: string | null }>(
-      'select id, ts, actor, actor_kind, action, target, store_id, detail, ip from audit_log where target = $1 order by id desc limit $2',
-      [target, limit],
-    )
-    return rows.map((r) => ({ id: Number(r.id), ts: toMs(r.ts)!, actor: r.actor, actorKind: r.actor_kind, action: r.action, target: r.target, storeId: r.store_id, detail: r.detail, ip: r.ip }))
-  }
-
   // ── geofences ────────────────────────────────────────────────────────────────────────────────
 
   private async geofenceChange<T>(storeId: string, fn: (repo: GeofencesRepo) => Promise<T>): Promise<T> {

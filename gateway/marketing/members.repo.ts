@@ -65,6 +65,9 @@ const toRecord = (r: Row): MemberRecord => ({
  * Opted-in members with their registered plates and app beacons. A plate or beacon belongs to one
  * member at most (primary keys), so a registration that would move one is refused, not silent.
  */
+/** $1…$7 of the insert and the update: ref, display name, tier, tags, opted in, push, now. */
+const memberParams = (m: MemberInput, now: number) => [m.ref, m.displayName, m.tier, m.tags, m.optedIn, JSON.stringify(m.push), new Date(now)]
+
 export class MembersRepo {
   constructor(private readonly q: Queryable) {}
 
@@ -89,15 +92,7 @@ export class MembersRepo {
   /** Throws 'already exists' for a taken ref, IdentityTaken for a plate or beacon of another member. */
   async create(m: MemberInput, now: number): Promise<MemberRecord> {
     try {
-      await this.q.query('insert into members (ref, display_name, tier, tags, opted_in, push, created_at, updated_at) values ($1, $2, $3, $4, $5, $6::jsonb, $7, $7)', [
-        m.ref,
-        m.displayName,
-        m.tier,
-        m.tags,
-        m.optedIn,
-        JSON.stringify(m.push),
-        new Date(now),
-      ])
+      await this.q.query('insert into members (ref, display_name, tier, tags, opted_in, push, created_at, updated_at) values ($1, $2, $3, $4, $5, $6::jsonb, $7, $7)', memberParams(m, now))
     } catch (err) {
       if (pgErrorCode(err) === '23505') throw new Error(`member ${m.ref} already exists`, { cause: err })
       throw err
@@ -110,15 +105,7 @@ export class MembersRepo {
   async update(m: MemberInput, now: number): Promise<{ before: MemberRecord; after: MemberRecord } | undefined> {
     const before = await this.get(m.ref)
     if (!before) return undefined
-    await this.q.query('update members set display_name = $2, tier = $3, tags = $4, opted_in = $5, push = $6::jsonb, updated_at = $7 where ref = $1', [
-      m.ref,
-      m.displayName,
-      m.tier,
-      m.tags,
-      m.optedIn,
-      JSON.stringify(m.push),
-      new Date(now),
-    ])
+    await this.q.query('update members set display_name = $2, tier = $3, tags = $4, opted_in = $5, push = $6::jsonb, updated_at = $7 where ref = $1', memberParams(m, now))
     await this.setIdentities(m)
     return { before, after: (await this.get(m.ref))! }
   }

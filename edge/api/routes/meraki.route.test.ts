@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { DecodeResult, Rejection } from '../../contracts/index.ts'
-import { merakiWebhookRoutes, secretMatches } from './meraki.route.ts'
+import { merakiWebhookRoutes } from './meraki.route.ts'
+import { secretMatches } from './webhook.common.ts'
 
 const NOW = Date.parse('2026-05-14T09:31:50Z')
 const SECRET = 'meraki-fixture-secret'

@@ -1,7 +1,7 @@
-import { createHash, timingSafeEqual } from 'node:crypto'
-import type { FastifyPluginAsync, FastifyReply } from 'fastify'
+import type { FastifyPluginAsync } from 'fastify'
 import { ErrorCodes, type DecodeContext, type DecodeResult, type ErrorCode, type Rejection } from '../../contracts/index.ts'
 import { decodeMeraki, merakiType } from '../../sources/decoders/meraki.decoder.ts'
+import { rawBodyWebhook, secretMatches, sendError } from './webhook.common.ts'
 
 /**
  * Meraki Scanning API v3 receiver. Meraki first GETs the post URL and expects the network's
@@ -28,31 +28,8 @@ export const MERAKI_WEBHOOK_PATH = '/v1/webhooks/meraki'
 /** Meraki sends one POST per network per minute; a large venue's post runs to a few MB. */
 export const MERAKI_BODY_LIMIT = 5 * 1024 * 1024
 
-const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest()
-
-/** Constant-time comparison; hashing first gives equal lengths and hides the secret's length. */
-export function secretMatches(expected: string, given: unknown): boolean {
-  if (typeof given !== 'string' || expected === '') return false
-  return timingSafeEqual(digest(expected), digest(given))
-}
-
-function sendError(reply: FastifyReply, code: ErrorCode, message: string) {
-  return reply.code(ErrorCodes[code].status).send({ error: { code, message } })
-}
-
 export const merakiWebhookRoutes: FastifyPluginAsync<MerakiRouteOptions> = async (app, opts) => {
-  // Take the body raw whatever its content type, so a broken body is answered in our error format
-  // (and counted) instead of fastify's default parser error.
-  app.removeAllContentTypeParsers()
-  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: MERAKI_BODY_LIMIT }, (_req, body, done) => done(null, body))
-
-  app.setErrorHandler((err: { statusCode?: number; message?: string }, req, reply) => {
-    const status = err.statusCode ?? 500
-    const code: ErrorCode = status === 413 ? 'STORE_EDGE_ERR_PAYLOAD_TOO_LARGE' : status < 500 ? 'STORE_EDGE_ERR_VALIDATION' : 'STORE_EDGE_ERR_INTERNAL'
-    if (status >= 500) req.log.error({ err }, 'meraki webhook failed')
-    else opts.onReject({ code, reason: ErrorCodes[code].message })
-    return sendError(reply, code, status >= 500 ? ErrorCodes[code].message : (err.message ?? ErrorCodes[code].message))
-  })
+  rawBodyWebhook(app, { bodyLimit: MERAKI_BODY_LIMIT, name: 'meraki', onReject: opts.onReject })
 
   app.get(MERAKI_WEBHOOK_PATH, async (_req, reply) => reply.type('text/plain; charset=utf-8').send(opts.validator))
 

@@ -1,7 +1,7 @@
-import type { FastifyPluginAsync, FastifyReply } from 'fastify'
+import type { FastifyPluginAsync } from 'fastify'
 import { ErrorCodes, type DecodeContext, type ErrorCode, type Rejection } from '../../contracts/index.ts'
 import { decodeGateValue, type GateDecodeResult } from '../../sources/decoders/gate.decoder.ts'
-import { secretMatches } from './meraki.route.ts'
+import { rawBodyWebhook, secretMatches, sendError } from './webhook.common.ts'
 
 /**
  * Parking systems post gate events here (`POST /v1/parking/events`, a GateBatch body, the shared
@@ -27,21 +27,8 @@ export const PARKING_WEBHOOK_PATH = '/v1/parking/events'
 export const PARKING_SECRET_HEADER = 'x-parking-secret'
 const BODY_LIMIT = 1024 * 1024
 
-function sendError(reply: FastifyReply, code: ErrorCode, message: string) {
-  return reply.code(ErrorCodes[code].status).send({ error: { code, message } })
-}
-
 export const parkingWebhookRoutes: FastifyPluginAsync<ParkingRouteOptions> = async (app, opts) => {
-  app.removeAllContentTypeParsers()
-  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: BODY_LIMIT }, (_req, body, done) => done(null, body))
-
-  app.setErrorHandler((err: { statusCode?: number; message?: string }, req, reply) => {
-    const status = err.statusCode ?? 500
-    const code: ErrorCode = status === 413 ? 'STORE_EDGE_ERR_PAYLOAD_TOO_LARGE' : status < 500 ? 'STORE_EDGE_ERR_VALIDATION' : 'STORE_EDGE_ERR_INTERNAL'
-    if (status >= 500) req.log.error({ err }, 'parking webhook failed')
-    else opts.onReject({ code, reason: ErrorCodes[code].message })
-    return sendError(reply, code, status >= 500 ? ErrorCodes[code].message : (err.message ?? ErrorCodes[code].message))
-  })
+  rawBodyWebhook(app, { bodyLimit: BODY_LIMIT, name: 'parking', onReject: opts.onReject })
 
   app.post(PARKING_WEBHOOK_PATH, { bodyLimit: BODY_LIMIT }, async (req, reply) => {
     const fail = (code: ErrorCode, message: string) => {

@@ -3,7 +3,7 @@ import { Type } from '@sinclair/typebox'
 import { StoreEdgeError } from '../../../edge/contracts/index.ts'
 import type { Role } from '../../auth/roles.ts'
 import { audit, guard, type ApiContext } from '../context.ts'
-import { RoleSchema, StoreScope, UserOut, errors } from '../schemas.ts'
+import { AuditEntryOut, RoleSchema, StoreScope, UserOut, errors } from '../schemas.ts'
 import { repoError } from './stores.routes.ts'
 
 const Id = Type.Object({ id: Type.String({ format: 'uuid' }) })
@@ -142,19 +142,7 @@ export function adminRoutes(ctx: ApiContext) {
           }),
           response: {
             200: Type.Object({
-              entries: Type.Array(
-                Type.Object({
-                  id: Type.Number(),
-                  ts: Type.Number(),
-                  actor: Type.String(),
-                  actorKind: Type.String(),
-                  action: Type.String(),
-                  target: Type.Union([Type.String(), Type.Null()]),
-                  storeId: Type.Union([Type.String(), Type.Null()]),
-                  detail: Type.Unknown(),
-                  ip: Type.Union([Type.String(), Type.Null()]),
-                }),
-              ),
+              entries: Type.Array(AuditEntryOut),
             }),
             ...errors(401, 403),
           },

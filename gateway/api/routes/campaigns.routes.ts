@@ -4,7 +4,7 @@ import { Campaign, StoreEdgeError, type Campaign as CampaignT } from '../../../e
 import { inScope, type Principal } from '../../auth/roles.ts'
 import { VersionConflict, campaignDraft, checkCampaign, diffSummary } from '../../marketing/index.ts'
 import { apiError, audit, guard, type ApiContext } from '../context.ts'
-import { errors } from '../schemas.ts'
+import { AuditEntryOut, errors } from '../schemas.ts'
 import { repoError } from './stores.routes.ts'
 
 /** A contract schema without its $id, so several routes can embed it. */
@@ -20,17 +20,6 @@ const CampaignDraft = Type.Composite([Type.Omit(CampaignSchema, ['version']), Ty
   description: 'A campaign as the editor has it; audience, schedule and caps may be omitted (no constraint).',
 })
 const IdParam = Type.Object({ id: Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,63}$' }) })
-const AuditEntry = Type.Object({
-  id: Type.Number(),
-  ts: Type.Number(),
-  actor: Type.String(),
-  actorKind: Type.String(),
-  action: Type.String(),
-  target: Type.Union([Type.String(), Type.Null()]),
-  storeId: Type.Union([Type.String(), Type.Null()]),
-  detail: Type.Unknown(),
-  ip: Type.Union([Type.String(), Type.Null()]),
-})
 const PreviewOut = Type.Object({
   from: Type.Number(),
   to: Type.Number(),
@@ -137,11 +126,11 @@ export function campaignsRoutes(ctx: ApiContext) {
 
     app.get(
       '/campaigns/:id/audit',
-      { schema: { tags: ['campaigns'], summary: 'Every change to the campaign, newest first', params: IdParam, response: { 200: Type.Object({ entries: Type.Array(AuditEntry) }), ...errors(401, 403, 404) } }, preHandler: guard('campaigns:read') },
+      { schema: { tags: ['campaigns'], summary: 'Every change to the campaign, newest first', params: IdParam, response: { 200: Type.Object({ entries: Type.Array(AuditEntryOut) }), ...errors(401, 403, 404) } }, preHandler: guard('campaigns:read') },
       async (req) => {
         const { id } = req.params as { id: string }
         await visible(req, id)
-        return { entries: await m.auditOf(`campaign:${id}`) }
+        return { entries: await ctx.data.audit.list({ target: `campaign:${id}`, limit: 500 }) }
       },
     )
 
