@@ -51,6 +51,18 @@ export const ErrorCodes = {
   STORE_EDGE_ERR_COUPON_EXPIRED: { status: 410, message: 'coupon has expired' },
   STORE_EDGE_ERR_COUPON_REDEEMED: { status: 409, message: 'coupon was already redeemed' },
   STORE_EDGE_ERR_VERSION_CONFLICT: { status: 409, message: 'the record changed since you read it (version mismatch)' },
+  // on-device models and inference
+  STORE_EDGE_ERR_MODEL_MANIFEST: { status: 500, message: 'model manifest is invalid' },
+  STORE_EDGE_ERR_MODEL_MISSING: { status: 503, message: 'model file is missing; run `store-edge models build`' },
+  STORE_EDGE_ERR_MODEL_CORRUPT: { status: 500, message: 'model file does not match its manifest sha256; rebuild it with `store-edge models build --force`' },
+  STORE_EDGE_ERR_MODEL_MISMATCH: { status: 500, message: 'model inputs or outputs do not match its manifest' },
+  STORE_EDGE_ERR_MODEL_SOURCE: { status: 500, message: 'model source package is missing or not the version the manifest names' },
+  STORE_EDGE_ERR_MODEL_CONVERT: { status: 500, message: 'model conversion failed' },
+  STORE_EDGE_ERR_MODEL_PARITY: { status: 500, message: 'converted model does not match the original within tolerance' },
+  STORE_EDGE_ERR_BAD_FRAME: { status: 400, message: 'image or frame cannot be decoded or has unusable dimensions' },
+  STORE_EDGE_ERR_INFERENCE: { status: 500, message: 'inference failed' },
+  STORE_EDGE_ERR_INFERENCE_DROPPED: { status: 503, message: 'frame dropped: a newer frame from the same source replaced it in the queue' },
+  STORE_EDGE_ERR_INFERENCE_STOPPED: { status: 503, message: 'the inference service is not running' },
 } as const satisfies Record<string, { status: number; message: string }>
 
 export type ErrorCode = keyof typeof ErrorCodes
