@@ -211,6 +211,34 @@ export const EdgeConfigSchema = Type.Object({
     },
     { default: {} },
   ),
+  vision: Type.Object(
+    {
+      enabled: Type.Boolean({ default: false, description: 'Run the on-device inference service (person, face, embedding and plate models on onnxruntime, in worker threads).' }),
+      modelsDir: Type.String({ default: '', description: 'Directory of the built .onnx files; empty: models/build in the package (or STORE_EDGE_MODELS_DIR).' }),
+      manifestDirs: Type.Array(Type.String(), { default: [], description: 'Extra directories of model manifests (a user’s own exported ONNX models); names must not clash with ours.' }),
+      workers: Type.Integer({ default: 1, minimum: 1, maximum: 64, description: 'Inference worker threads; each holds its own sessions of every enabled model.' }),
+      threads: Type.Integer({ default: 1, minimum: 1, maximum: 64, description: 'onnxruntime intra-op threads per session (cores one inference may use).' }),
+      providers: Type.Array(Type.Union([Type.Literal('cpu'), Type.Literal('cuda')]), {
+        default: ['cpu'],
+        minItems: 1,
+        description: 'Execution providers in order of preference; cuda falls back to cpu (logged) where the CUDA provider is not installed.',
+      }),
+      queueDepth: Type.Integer({ default: 2, minimum: 1, maximum: 64, description: 'Frames a source (camera) may have waiting; a newer frame drops the oldest (counted in store_edge_inference_dropped_total).' }),
+      maxSources: Type.Integer({ default: 64, minimum: 1, maximum: 4096, description: 'Sources with frames waiting at once; a frame from one more source is refused. With queueDepth this bounds the memory of waiting frames.' }),
+      warmup: Type.Boolean({ default: true, description: 'Run each enabled model once on start, so the first frame does not pay for kernel set-up.' }),
+      models: Type.Object(
+        {
+          person: Type.String({ default: 'nanodet', description: 'Person (COCO object) detection model; empty: off.' }),
+          faceDetect: Type.String({ default: 'blazeface', description: 'Face detection model; empty: off.' }),
+          faceEmbed: Type.String({ default: 'mobilefacenet', description: 'Face embedding model; empty: off.' }),
+          plateDet: Type.String({ default: 'ppocr-det', description: 'Plate text detection model; empty: plates off.' }),
+          plateRec: Type.String({ default: 'ppocr-rec', description: 'Plate text recognition model; empty: plates off.' }),
+        },
+        { default: {}, description: 'Which registry model serves each task (a manifest name).' },
+      ),
+    },
+    { default: {} },
+  ),
   zones: Type.Array(ZoneConfig, { default: [], description: 'Zones of the store.' }),
   sensors: Type.Array(SensorConfig, { default: [], description: 'Sensors and the zone each is placed in.' }),
 })

@@ -99,6 +99,28 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
       labelNames: ['reason'] as const,
       registers: r,
     }),
+    inferenceSeconds: new Histogram({
+      name: 'store_edge_inference_seconds',
+      help: 'Inference job latency by model and stage: queue (waiting for a worker), prepare (decode and resize until the first model run), infer (inside onnxruntime), decode (outputs to results), total (submit to result).',
+      labelNames: ['model', 'stage'] as const,
+      buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.2, 0.5, 1, 2],
+      registers: r,
+    }),
+    inferenceJobs: new Counter({
+      name: 'store_edge_inference_jobs_total',
+      help: 'Inference jobs finished, by task and outcome (ok, or the error code).',
+      labelNames: ['task', 'outcome'] as const,
+      registers: r,
+    }),
+    inferenceDropped: new Counter({
+      name: 'store_edge_inference_dropped_total',
+      help: 'Frames dropped because a newer frame of the same source replaced them in the queue, or the source limit was reached, by source.',
+      labelNames: ['source'] as const,
+      registers: r,
+    }),
+    inferenceQueueDepth: new Gauge({ name: 'store_edge_inference_queue_depth', help: 'Frames waiting for an inference worker, all sources.', registers: r }),
+    inferenceWorkers: new Gauge({ name: 'store_edge_inference_workers', help: 'Inference worker threads running and ready.', registers: r }),
+    inferenceWorkerRestarts: new Counter({ name: 'store_edge_inference_worker_restarts_total', help: 'Inference worker threads that died and were started again.', registers: r }),
     moduleUp: new Gauge({
       name: 'store_edge_module_up',
       help: '1 when a module started, 0 when its start failed.',
