@@ -22,6 +22,7 @@ import { DownlinkModule } from './downlink/downlink.module.ts'
 import { ParkingModule } from './parking/parking.module.ts'
 import { GeofenceModule } from './geofence/geofence.module.ts'
 import { TriggerModule } from './triggers/trigger.module.ts'
+import type { InferenceService } from './vision/inference/inference.service.ts'
 
 export interface EdgeAppOptions {
   config: EdgeConfig
@@ -73,6 +74,8 @@ export class EdgeApp {
   geofence!: GeofenceModule
   /** Present when `triggers.enabled`. */
   triggers?: TriggerModule
+  /** Present when `vision.enabled`: on-device models in worker threads. */
+  vision?: InferenceService
   private modules: EdgeModule[] = []
   private healthTimer?: NodeJS.Timeout
   readonly moduleStatus = new Map<string, 'up' | 'failed' | 'stopped'>()
@@ -141,6 +144,11 @@ export class EdgeApp {
       this.triggers = new TriggerModule(cfg, this.bus, this.metrics, this.clock, child('triggers'), publish, this.downlink, (subject, ts) => geofence.visitOf(subject, ts))
     }
     if (this.uplink) this.uplink.onLocations = (payload) => geofence.acceptPayload(payload)
+    if (cfg.vision.enabled) {
+      // Loaded only when on: onnxruntime, sharp and the worker pool cost nothing to an edge without cameras.
+      const { InferenceService } = await import('./vision/inference/inference.service.ts')
+      this.vision = new InferenceService({ config: cfg.vision, metrics: this.metrics, log: child('vision') })
+    }
     this.modules = [
       this.broker,
       ...(this.parking ? [this.parking] : []),
@@ -152,6 +160,8 @@ export class EdgeApp {
       this.devices,
       this.presence,
       this.api,
+      // Last: loading (and, the first time, building) models takes a while; the API answers meanwhile.
+      ...(this.vision ? [this.vision] : []),
     ]
 
     for (const m of this.modules) {

@@ -11,7 +11,8 @@ import { decodeImage, prepareImage } from '../edge/vision/inference/preprocess.t
 import type { Tensor } from '../edge/vision/inference/types.ts'
 import { loadRegistry } from '../models/registry.ts'
 import { writePpocrTestManifests } from './support/ppocr-models.ts'
-import { tempDir } from './helpers.ts'
+import { EdgeApp } from '../edge/app.ts'
+import { tempDir, testConfig, testLogger } from './helpers.ts'
 
 /**
  * The inference service for real: worker threads with onnxruntime sessions of the PP-OCRv4 models
@@ -268,5 +269,52 @@ describe('InferenceService lifecycle', () => {
     await expect(svc.start()).rejects.toThrow(/no manifest for model 'nanodet-missing'; known: test-ppocr-det, test-ppocr-rec/)
     expect(svc.threads).toBe(0)
     expect(svc.status().state).toBe('failed')
+  })
+})
+
+describe('the edge app', () => {
+  it('runs the inference service only when vision.enabled; /health and /metrics show it', async () => {
+    const off = await new EdgeApp({ config: testConfig(join(tmp.dir, 'edge-off')), logger: testLogger(), defaultMetrics: false }).start()
+    try {
+      expect(off.vision).toBeUndefined()
+      const health = (await (await fetch(`${off.api.url}/health`)).json()) as { vision: unknown }
+      expect(health.vision).toBeNull()
+    } finally {
+      await off.stop()
+    }
+
+    const vision = { enabled: true, warmup: true, manifestDirs: [manifestDir], models: { person: '', faceDetect: '', faceEmbed: '', plateDet: DET, plateRec: REC } }
+    const edge = await new EdgeApp({ config: testConfig(join(tmp.dir, 'edge-on'), { vision }), logger: testLogger(), defaultMetrics: false }).start()
+    try {
+      expect(edge.moduleStatus.get('vision')).toBe('up')
+      const out = await edge.vision!.raw('gate-cam', REC, recFeeds(0.2))
+      expect(out['softmax_11.tmp_0']!.dims[2]).toBe(6625)
+      const res = await fetch(`${edge.api.url}/health`)
+      const health = (await res.json()) as { status: string; modules: Record<string, string>; vision: { state: string; workers: { ready: number }; providers: Record<string, string> } }
+      expect(res.status).toBe(200)
+      expect(health.modules.vision).toBe('up')
+      expect(health.vision).toMatchObject({ state: 'running', workers: { ready: 1 }, providers: { [DET]: 'cpu', [REC]: 'cpu' } })
+      const metricsText = await (await fetch(`${edge.api.url}/metrics`)).text()
+      expect(metricsText).toMatch(new RegExp(`store_edge_inference_seconds_count\\{model="${REC}",stage="total"\\} 1`))
+      expect(metricsText).toContain('store_edge_module_up{module="vision"} 1')
+    } finally {
+      await edge.stop()
+    }
+    expect(edge.vision!.threads).toBe(0)
+  })
+
+  it('a vision module that cannot load its models is marked failed; the rest of the edge runs', async () => {
+    const vision = { enabled: true, manifestDirs: [manifestDir], models: { person: '', faceDetect: '', faceEmbed: '', plateDet: DET, plateRec: 'missing-model' } }
+    const edge = await new EdgeApp({ config: testConfig(join(tmp.dir, 'edge-bad'), { vision }), logger: testLogger(), defaultMetrics: false }).start()
+    try {
+      expect(edge.moduleStatus.get('vision')).toBe('failed')
+      expect(edge.moduleStatus.get('api')).toBe('up')
+      const res = await fetch(`${edge.api.url}/health`)
+      expect(res.status).toBe(503)
+      expect(((await res.json()) as { vision: { state: string } }).vision.state).toBe('failed')
+      expect(edge.vision!.threads).toBe(0)
+    } finally {
+      await edge.stop()
+    }
   })
 })

@@ -16,6 +16,7 @@ export const healthRoutes: FastifyPluginAsync<{ edge: EdgeApp }> = async (app, {
         mqtt: edge.broker.address.mqtt,
         ws: edge.broker.address.ws ?? null,
       },
+      vision: edge.vision ? edge.vision.status() : null,
       uplink: edge.uplink ? { connected: edge.uplink.connected, backlog: edge.uplink.spool?.size ?? null } : null,
       devices: edge.devices.list().map((d) => ({ id: d.deviceId, kind: d.kind ?? null, online: d.online, since: d.since, lastMessage: d.lastMessage ?? null, rejected: d.rejected })),
     }
