@@ -101,7 +101,11 @@ function stoppedError(detail: string): StoreEdgeError {
 function workerSpec(): { code: string | URL; eval: boolean } {
   const bundled = new URL('./inference.worker.mjs', import.meta.url)
   if (existsSync(fileURLToPath(bundled))) return { code: bundled, eval: false }
-  const entry = new URL('./inference.worker.ts', import.meta.url).href
+  const source = new URL('./inference.worker.ts', import.meta.url)
+  if (!existsSync(fileURLToPath(source))) {
+    throw new StoreEdgeError('STORE_EDGE_ERR_INFERENCE', `inference worker entry not found: ${fileURLToPath(bundled)} is missing (build with \`npm run build\`, which emits it beside the bundle)`)
+  }
+  const entry = source.href
   let tsx = 'tsx/esm/api'
   try {
     tsx = import.meta.resolve(tsx)
@@ -142,6 +146,7 @@ export class InferenceService implements EdgeModule {
   private warmupMs: Record<string, number> = {}
   private dropLabels = new Set<string>()
   private readonly loadNames: string[]
+  private spec?: { code: string | URL; eval: boolean }
 
   constructor(private readonly opts: InferenceServiceOptions) {
     const m = opts.config.models
@@ -170,6 +175,7 @@ export class InferenceService implements EdgeModule {
           for (const n of names) await verifyModelFile(getModel(this.registry!, n).manifest, dir)
         })
       await ensure(this.loadNames, this.modelsDir)
+      this.spec = workerSpec()
       const t0 = performance.now()
       this.slots = new Array(cfg.workers).fill(undefined)
       await Promise.all(this.slots.map((_, i) => this.spawn(i, true)))
@@ -199,7 +205,7 @@ export class InferenceService implements EdgeModule {
       warmup: cfg.warmup,
       testHooks: this.opts.testHooks === true,
     }
-    const spec = workerSpec()
+    const spec = (this.spec ??= workerSpec())
     const worker = new Worker(spec.code, { eval: spec.eval, workerData: init, name: `inference-${index}` })
     let onExit!: () => void
     const slot: Slot = { index, worker, ready: false, exited: new Promise<void>((r) => (onExit = r)) }
