@@ -79,10 +79,14 @@ const PATTERNS: Array<{ length: number; pattern: string }> = [
   { length: 7, pattern: 'PLXXXXS' },
 ]
 
+/** At most this many recognised characters (after separators are dropped) may lie outside the plate. */
+const MAX_IGNORED = 2
+
 /**
  * The best plate in a recognised text, or null. Tries every province character as a start and each
- * pattern; prefers the reading with fewer corrections, then the longer (a new-energy plate's first
- * seven characters also look like an ordinary plate), then fewer ignored characters.
+ * pattern; prefers the reading with the fewest changes (a look-alike correction counts one, an
+ * ignored character two), then the longer one (a new-energy plate's first seven characters also
+ * look like an ordinary plate). Text with more than MAX_IGNORED characters besides the plate is not a plate.
  */
 export function plateFromText(text: string): PlateText | null {
   const chars = cleanWithIndex(text)
@@ -96,7 +100,10 @@ export function plateFromText(text: string): PlateText | null {
       if (!f) continue
       const res = normalizePlate(f.chars.join(''))
       if (!res.ok) continue
-      const rank = [f.corrections, -length, chars.length - length]
+      const ignored = chars.length - length
+      if (ignored > MAX_IGNORED) continue
+      // An ignored character is a worse sign than a look-alike: it costs two corrections.
+      const rank = [f.corrections + 2 * ignored, -length]
       if (!best || lexLess(rank, best.rank)) {
         best = { plate: res.plate, kind: res.kind, corrections: f.corrections, indices: seg.map((c) => c.i), rank }
       }
