@@ -4,6 +4,7 @@ import { registerSimulateCommands } from '../edge/cli/simulate.command.ts'
 import { decodeCommand } from '../edge/cli/decode.command.ts'
 import { registerGatewayCommands } from '../gateway/cli/gateway.command.ts'
 import { registerDemoCommand } from './demo.command.ts'
+import { registerModelsCommands } from '../models/models.command.ts'
 
 /**
  * `store-edge`: one CLI for the edge node and the central gateway. It lives here, above both, so
@@ -21,6 +22,7 @@ registerSimulateCommands(program)
 program.addCommand(decodeCommand())
 registerGatewayCommands(program)
 registerDemoCommand(program)
+registerModelsCommands(program)
 
 try {
   await program.parseAsync(process.argv)
