@@ -1,10 +1,10 @@
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { isAbsolute, join } from 'node:path'
 import { Type, type Static } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { StoreEdgeError } from '../../contracts/index.ts'
 import type { ModelManifest } from '../../../models/manifest.ts'
-import { manifestsDir } from '../../../models/paths.ts'
+import { defaultModelsDir, manifestsDir } from '../../../models/paths.ts'
 import { cropImage, decodeImage, prepareImage, toTensor } from '../inference/preprocess.ts'
 import type { Box, ImageInput, ModelRunner, RawImage, Tensor } from '../inference/types.ts'
 import { ctcClasses, ctcGreedy, type CtcResult } from './ctc.ts'
@@ -87,23 +87,32 @@ export function clsParams(m: ModelManifest): ClsDecoder {
 
 const classCache = new Map<string, string[]>()
 
-/** The recogniser's CTC classes: its labels file (relative to the manifests directory unless absolute). */
-export function recClasses(m: ModelManifest, dir: string = manifestsDir()): string[] {
+/** Where to look for a relative labels file. */
+export interface LabelDirs {
+  /** Where `store-edge models build` put the models (it copies the dictionary beside them). Default: defaultModelsDir(). */
+  modelsDir?: string
+  /** The manifest's own directory. Default: our manifests directory. */
+  manifestDir?: string
+}
+
+/**
+ * The recogniser's CTC classes from its labels file: an absolute path, or a name looked up beside the
+ * built models (where the build copies ppocr_keys_v1.txt) and then beside the manifest.
+ */
+export function recClasses(m: ModelManifest, dirs: LabelDirs = {}): string[] {
   if (!m.labels) throw new StoreEdgeError('STORE_EDGE_ERR_MODEL_MANIFEST', `model ${m.name}: a ppocr-rec manifest needs "labels" (the dictionary file, e.g. ppocr_keys_v1.txt)`)
-  const path = isAbsolute(m.labels) ? m.labels : join(dir, m.labels)
-  const key = `${path}|${recParams(m).useSpaceChar}`
-  let classes = classCache.get(key)
-  if (!classes) {
-    let text: string
-    try {
-      text = readFileSync(path, 'utf8')
-    } catch (err) {
-      throw new StoreEdgeError('STORE_EDGE_ERR_MODEL_MISSING', `model ${m.name}: labels file ${path} cannot be read (${(err as Error).message}); run \`store-edge models build\``)
-    }
-    classes = ctcClasses(text, recParams(m).useSpaceChar)
+  const useSpace = recParams(m).useSpaceChar
+  const candidates = isAbsolute(m.labels) ? [m.labels] : [join(dirs.modelsDir ?? defaultModelsDir(), m.labels), join(dirs.manifestDir ?? manifestsDir(), m.labels)]
+  for (const path of candidates) {
+    const key = `${path}|${useSpace}`
+    const cached = classCache.get(key)
+    if (cached) return cached
+    if (!existsSync(path)) continue
+    const classes = ctcClasses(readFileSync(path, 'utf8'), useSpace)
     classCache.set(key, classes)
+    return classes
   }
-  return classes
+  throw new StoreEdgeError('STORE_EDGE_ERR_MODEL_MISSING', `model ${m.name}: labels file ${m.labels} not found (looked at ${candidates.join(', ')}); run \`store-edge models build\``)
 }
 
 function output(m: ModelManifest, out: Record<string, Tensor>): Tensor {
@@ -238,7 +247,7 @@ export interface TextRead {
   rotated: boolean
 }
 
-export interface ReadTextOptions extends DetectOptions {
+export interface ReadTextOptions extends DetectOptions, LabelDirs {
   /** Run the direction classifier (when a cls model is given). Default true. */
   useCls?: boolean
   /** Only recognise quads that pass this test (in source pixels). */
@@ -250,7 +259,7 @@ export interface ReadTextOptions extends DetectOptions {
 /** Detect and recognise every text line in an image. */
 export async function readText(runner: ModelRunner, models: OcrModels, input: ImageInput, opts: ReadTextOptions = {}): Promise<TextRead[]> {
   const img = await decodeImage(input)
-  const classes = recClasses(models.rec)
+  const classes = recClasses(models.rec, opts)
   const H = models.rec.input.shape[2] ?? 48
   const maxWidth = recParams(models.rec).maxWidth
   let found = await detectText(runner, models.det, img, opts)

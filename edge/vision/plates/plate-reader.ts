@@ -1,7 +1,7 @@
 import { decodeImage } from '../inference/preprocess.ts'
 import type { Box, ImageInput, ModelRunner, PlateRead, RawImage } from '../inference/types.ts'
 import { minAreaRect, quadSize, rectCorners, type Point } from './geometry.ts'
-import { detectText, isUpsideDown, recClasses, recognize, rectifyCrop, recParams, type OcrModels } from './ocr.ts'
+import { detectText, isUpsideDown, recClasses, recognize, rectifyCrop, recParams, type LabelDirs, type OcrModels } from './ocr.ts'
 import { plateFromText } from './plate-text.ts'
 import { rotate180 } from './warp.ts'
 
@@ -11,7 +11,7 @@ import { rotate180 } from './warp.ts'
  * ModelRunner, so it runs the same in the inference worker, in tests and in the benchmark.
  */
 
-export interface ReadPlatesOptions {
+export interface ReadPlatesOptions extends LabelDirs {
   /** Longest side of the detector's first, whole-frame pass (default PLATE_DET_SIDE). */
   limitSideLen?: number
   /** Only look inside this region (a gate camera's plate zone): faster and fewer false texts. */
@@ -147,7 +147,7 @@ const mean = (xs: number[]) => (xs.length === 0 ? 0 : xs.reduce((a, b) => a + b,
 /** Read the licence plates in an image, best first. */
 export async function readPlates(runner: ModelRunner, models: OcrModels, input: ImageInput, opts: ReadPlatesOptions = {}): Promise<PlateRead[]> {
   const img = await decodeImage(input)
-  const classes = recClasses(models.rec)
+  const classes = recClasses(models.rec, opts)
   const H = models.rec.input.shape[2] ?? 48
   const maxWidth = recParams(models.rec).maxWidth
   const texts = await detectText(runner, models.det, img, { limitSideLen: opts.limitSideLen ?? PLATE_DET_SIDE, region: opts.region })
