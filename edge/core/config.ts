@@ -233,6 +233,7 @@ export const EdgeConfigSchema = Type.Object({
           faceEmbed: Type.String({ default: 'mobilefacenet', description: 'Face embedding model; empty: off.' }),
           plateDet: Type.String({ default: 'ppocr-det', description: 'Plate text detection model; empty: plates off.' }),
           plateRec: Type.String({ default: 'ppocr-rec', description: 'Plate text recognition model; empty: plates off.' }),
+          plateCls: Type.String({ default: '', description: 'Optional text direction classifier for plates (ppocr-cls: reads upside-down plates, one more run per plate); empty: off.' }),
         },
         { default: {}, description: 'Which registry model serves each task (a manifest name).' },
       ),

@@ -12,8 +12,11 @@ import { defaultModelsDir } from '../../../models/paths.ts'
 import { FairQueue } from './fair-queue.ts'
 import type { ExecutionProvider } from './ort-runner.ts'
 import { transferablesOf, type FromWorker, type JobTimings, type TaskModels, type ToWorker, type WorkerInit } from './protocol.ts'
-import type { ImagePayload, ImageResult, RawPayload } from './tasks.ts'
-import type { ImageInput, RawImage, Tensor } from './types.ts'
+import type { DetectFacesOptions } from '../pipelines/face.ts'
+import type { DetectObjectsOptions } from '../pipelines/person.ts'
+import type { ReadPlatesOptions } from '../plates/plate-reader.ts'
+import type { EmbedPayload, ImagePayload, ImageResult, PipelinePayload, RawPayload } from './tasks.ts'
+import type { Detection, FaceDetection, FaceEmbedding, ImageInput, PlateRead, RawImage, Tensor } from './types.ts'
 
 /**
  * The inference service: a pool of worker threads, each with its own onnxruntime sessions, fed
@@ -150,7 +153,7 @@ export class InferenceService implements EdgeModule {
 
   constructor(private readonly opts: InferenceServiceOptions) {
     const m = opts.config.models
-    this.loadNames = [...new Set([m.person, m.faceDetect, m.faceEmbed, m.plateDet, m.plateRec].filter((n) => n !== ''))]
+    this.loadNames = [...new Set([m.person, m.faceDetect, m.faceEmbed, m.plateDet, m.plateRec, m.plateCls].filter((n) => n !== ''))]
     this.queue = new FairQueue<Job>(opts.config.queueDepth, opts.config.maxSources)
   }
 
@@ -418,6 +421,47 @@ export class InferenceService implements EdgeModule {
     }
     const payload: ImagePayload = { model, image, size }
     return this.submit(source, 'image', payload, model, opts)
+  }
+
+  private image<T>(source: string, task: string, payload: { image: ImageInput }, opts?: SubmitOptions): Promise<T> {
+    let model: string
+    try {
+      model = this.modelOf(task)
+      checkImage(payload.image)
+    } catch (err) {
+      return this.refuse(task, err as StoreEdgeError)
+    }
+    return this.submit<T>(source, task, payload, model, opts)
+  }
+
+  /** People (COCO class 0) in a frame, in source-image pixels. */
+  detectPersons(source: string, image: ImageInput, opts?: Omit<DetectObjectsOptions, 'classes'>, submit?: SubmitOptions): Promise<Detection[]> {
+    const payload: PipelinePayload<typeof opts> = { image, opts }
+    return this.image(source, 'persons', payload, submit)
+  }
+
+  /** Every COCO object the person model finds (filter with opts.classes). */
+  detectObjects(source: string, image: ImageInput, opts?: DetectObjectsOptions, submit?: SubmitOptions): Promise<Detection[]> {
+    const payload: PipelinePayload<typeof opts> = { image, opts }
+    return this.image(source, 'objects', payload, submit)
+  }
+
+  /** Faces with landmarks, best first. */
+  detectFaces(source: string, image: ImageInput, opts?: DetectFacesOptions, submit?: SubmitOptions): Promise<FaceDetection[]> {
+    const payload: PipelinePayload<typeof opts> = { image, opts }
+    return this.image(source, 'faces', payload, submit)
+  }
+
+  /** The L2-normalised embedding of `face` in `image` (or of the whole image, already a face crop). */
+  embedFace(source: string, image: ImageInput, face?: FaceDetection, submit?: SubmitOptions): Promise<FaceEmbedding> {
+    const payload: EmbedPayload = { image, face }
+    return this.image(source, 'embed', payload, submit)
+  }
+
+  /** Licence plates read in a frame. */
+  readPlates(source: string, image: ImageInput, opts?: ReadPlatesOptions, submit?: SubmitOptions): Promise<PlateRead[]> {
+    const payload: PipelinePayload<typeof opts> = { image, opts }
+    return this.image(source, 'plates', payload, submit)
   }
 
   /** Internal to tests: a task by name (test hooks) with the given payload. */

@@ -12,6 +12,7 @@ export interface TaskModels {
   faceEmbed: string
   plateDet: string
   plateRec: string
+  plateCls: string
 }
 
 export interface WorkerInit {

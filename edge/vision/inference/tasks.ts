@@ -1,8 +1,12 @@
 import { StoreEdgeError } from '../../contracts/errors.ts'
 import type { ModelManifest } from '../../../models/manifest.ts'
+import { embedFace } from '../pipelines/embed.ts'
+import { detectFaces, type DetectFacesOptions } from '../pipelines/face.ts'
+import { detectObjects, detectPersons, type DetectObjectsOptions } from '../pipelines/person.ts'
+import { readPlates, type ReadPlatesOptions } from '../plates/plate-reader.ts'
 import { decodeImage, prepareImage } from './preprocess.ts'
 import type { TaskModels } from './protocol.ts'
-import type { ImageInput, InputTransform, ModelRunner, Tensor } from './types.ts'
+import type { FaceDetection, ImageInput, InputTransform, ModelRunner, Tensor } from './types.ts'
 
 /**
  * What an inference worker can do, by task name. Each task is a pure function of a ModelRunner
@@ -29,6 +33,14 @@ export interface ImagePayload {
   /** Model input size where the manifest's H/W are dynamic. */
   size?: { width: number; height: number }
 }
+export interface PipelinePayload<O> {
+  image: ImageInput
+  opts?: O
+}
+export interface EmbedPayload {
+  image: ImageInput
+  face?: FaceDetection
+}
 export interface ImageResult {
   outputs: Record<string, Tensor>
   transform: InputTransform
@@ -51,6 +63,22 @@ export const tasks: Record<string, Task> = {
     const { tensor, transform } = await prepareImage(img, m.input, p.size)
     const outputs = await ctx.runner.run(p.model, { [m.input.name]: tensor })
     return { outputs, transform }
+  },
+
+  persons: (ctx, p: PipelinePayload<Omit<DetectObjectsOptions, 'classes'>>) =>
+    detectPersons(ctx.runner, ctx.manifest(modelFor(ctx, 'person', 'persons')), p.image, p.opts),
+
+  objects: (ctx, p: PipelinePayload<DetectObjectsOptions>) => detectObjects(ctx.runner, ctx.manifest(modelFor(ctx, 'person', 'objects')), p.image, p.opts),
+
+  faces: (ctx, p: PipelinePayload<DetectFacesOptions>) => detectFaces(ctx.runner, ctx.manifest(modelFor(ctx, 'faceDetect', 'faces')), p.image, p.opts),
+
+  embed: (ctx, p: EmbedPayload) => embedFace(ctx.runner, ctx.manifest(modelFor(ctx, 'faceEmbed', 'embed')), p.image, p.face),
+
+  plates: (ctx, p: PipelinePayload<ReadPlatesOptions>) => {
+    const det = ctx.manifest(modelFor(ctx, 'plateDet', 'plates'))
+    const rec = ctx.manifest(modelFor(ctx, 'plateRec', 'plates'))
+    const cls = ctx.models.plateCls ? ctx.manifest(ctx.models.plateCls) : undefined
+    return readPlates(ctx.runner, { det, rec, cls }, p.image, p.opts)
   },
 }
 
