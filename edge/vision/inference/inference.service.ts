@@ -7,7 +7,7 @@ import type { EdgeConfig } from '../../core/config.ts'
 import type { Logger } from '../../core/logger.ts'
 import type { EdgeMetrics } from '../../core/metrics.ts'
 import type { EdgeModule } from '../../core/module.ts'
-import { getModel, loadRegistry, verifyModelFile, type ModelRegistry } from '../../../models/registry.ts'
+import { getModel, loadRegistry, type ModelRegistry } from '../../../models/registry.ts'
 import { defaultModelsDir } from '../../../models/paths.ts'
 import { FairQueue } from './fair-queue.ts'
 import type { ExecutionProvider } from './ort-runner.ts'
@@ -33,7 +33,7 @@ export interface InferenceServiceOptions {
   log: Logger
   /** Load our committed manifests as well as config.manifestDirs (default true). */
   includeOurManifests?: boolean
-  /** Make sure the enabled models exist and match their manifests before the workers load them. */
+  /** Make sure the enabled models exist and match their manifests before the workers load them (default: models/build.ts ensureModels). */
   ensureModels?: (names: string[], modelsDir: string) => Promise<void>
   /** Accept the test-only tasks (__crash, __sleep, __echo). Never set in production. */
   testHooks?: boolean
@@ -172,12 +172,12 @@ export class InferenceService implements EdgeModule {
     try {
       this.registry = loadRegistry({ dirs: cfg.manifestDirs, includeOurs: this.opts.includeOurManifests !== false })
       for (const name of this.loadNames) getModel(this.registry, name)
-      const ensure =
-        this.opts.ensureModels ??
-        (async (names: string[], dir: string) => {
-          for (const n of names) await verifyModelFile(getModel(this.registry!, n).manifest, dir)
-        })
-      await ensure(this.loadNames, this.modelsDir)
+      if (this.opts.ensureModels) await this.opts.ensureModels(this.loadNames, this.modelsDir)
+      else {
+        // Builds what is missing (the first start after install converts the TF.js models), then verifies.
+        const { ensureModels } = await import('../../../models/build.ts')
+        await ensureModels(this.loadNames, this.modelsDir, { manifestDirs: cfg.manifestDirs })
+      }
       this.spec = workerSpec()
       const t0 = performance.now()
       this.slots = new Array(cfg.workers).fill(undefined)
