@@ -1,0 +1,152 @@
+import { readFileSync } from 'node:fs'
+import sharp from 'sharp'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ensureModels } from '../models/build.ts'
+import { loadRegistry } from '../models/registry.ts'
+import { createOrtRunner, type OrtRunner } from '../edge/vision/inference/ort-runner.ts'
+import type { PlateRead } from '../edge/vision/inference/types.ts'
+import { inConvex, type Point } from '../edge/vision/plates/geometry.ts'
+import { readText, type OcrModels } from '../edge/vision/plates/ocr.ts'
+import { readPlates } from '../edge/vision/plates/plate-reader.ts'
+import { OPENCV_DOC, synthFrame } from './fixtures/plates/synth.ts'
+
+/**
+ * The plate reader on the real PP-OCRv4 models (one intra-op thread, as on an edge box's core).
+ * Real photographs first (Debian opencv-doc): what they honestly allow is text found and read where
+ * it is, and no plate invented from signs, blurred plates or scenes without one. Exact plate reading
+ * is measured on plates rendered in a CJK font (fonts-wqy-zenhei) and composited onto real photos.
+ */
+
+const MODELS = ['ppocr-det', 'ppocr-rec', 'ppocr-cls']
+let runner: OrtRunner
+let models: OcrModels
+
+beforeAll(async () => {
+  await ensureModels(MODELS)
+  const registry = loadRegistry()
+  runner = createOrtRunner(registry, { threads: 1 })
+  await runner.load(MODELS)
+  models = { det: runner.manifest('ppocr-det'), rec: runner.manifest('ppocr-rec'), cls: runner.manifest('ppocr-cls') }
+})
+afterAll(async () => runner?.close())
+
+const photo = (rel: string) => readFileSync(`${OPENCV_DOC}/${rel}`)
+const centre = (q: Array<[number, number]> | Point[]): Point => [q.reduce((a, p) => a + p[0], 0) / 4, q.reduce((a, p) => a + p[1], 0) / 4]
+
+describe('real photographs (opencv-doc)', () => {
+  it('reads the real Chinese sign in text_det_test_results.jpg where it is, and does not take it for a plate', async () => {
+    const img = photo('opencv4/html/text_det_test_results.jpg')
+    const texts = await readText(runner, models, img)
+    const sign = texts.find((t) => t.text === '图像采集区域')
+    expect(sign, JSON.stringify(texts.map((t) => t.text))).toBeDefined()
+    // The sign's characters span about x 130–330, y 75–160 in the 400×300 photo.
+    const [cx, cy] = centre(sign!.quad)
+    expect(cx).toBeGreaterThan(180)
+    expect(cx).toBeLessThan(280)
+    expect(cy).toBeGreaterThan(95)
+    expect(cy).toBeLessThan(140)
+    expect(texts.some((t) => t.text === 'Video')).toBe(true)
+    expect(await readPlates(runner, models, img)).toEqual([])
+    // Asked for every plate-shaped text, the sign comes back with no plate.
+    const all = await readPlates(runner, models, img, { includeInvalid: true })
+    expect(all.length).toBeGreaterThan(0)
+    expect(all.every((r) => r.plate === null)).toBe(true)
+  })
+
+  it('a street photo (motion_original.jpg): the СТОП road sign is found as text, no plate is invented from it or the blurred cars', async () => {
+    const img = photo('opencv4/html/motion_original.jpg')
+    const texts = await readText(runner, models, img)
+    const stop = texts.find((t) => /^[CС][TТ][OО0][ПN]$/u.test(t.text))
+    expect(stop, JSON.stringify(texts.map((t) => t.text))).toBeDefined()
+    const [cx, cy] = centre(stop!.quad)
+    expect(cx).toBeGreaterThan(560)
+    expect(cy).toBeLessThan(110)
+    expect(await readPlates(runner, models, img)).toEqual([])
+  })
+
+  it('a real but motion-blurred plate (licenseplate_motion.jpg) is not read as anything', async () => {
+    // The US plate there is smeared beyond reading by people too: the honest result is no plate.
+    expect(await readPlates(runner, models, photo('examples/data/licenseplate_motion.jpg'))).toEqual([])
+  })
+
+  it('frames with no plate give no read', async () => {
+    for (const f of ['examples/data/messi5.jpg', 'examples/data/building.jpg', 'examples/data/home.jpg', 'opencv4/html/black_car.jpg', 'opencv4/html/white_car.jpg']) {
+      expect(await readPlates(runner, models, photo(f)), f).toEqual([])
+    }
+  })
+})
+
+describe('plates composited onto real photos', () => {
+  const N = 50
+  const results: Array<{ plate: string; kind: string; read: PlateRead | undefined }> = []
+
+  beforeAll(async () => {
+    for (let seed = 1; seed <= N; seed++) {
+      const f = await synthFrame(seed)
+      const reads = await readPlates(runner, models, f.jpeg)
+      const read = reads[0]
+      results.push({ plate: f.plate, kind: f.kind, read })
+      // Where the reader says the plate is, it is.
+      if (read?.plate === f.plate) expect(inConvex(f.quad, ...centre(read.quad))).toBe(true)
+    }
+  }, 120_000)
+
+  it('reads the exact plate in at least 90% of 1280×720 frames (blue ordinary and green new-energy)', () => {
+    const rate = (kind?: string) => {
+      const set = results.filter((r) => !kind || r.kind === kind)
+      return { n: set.length, ok: set.filter((r) => r.read?.plate === r.plate).length }
+    }
+    const all = rate()
+    const misses = results.filter((r) => r.read?.plate !== r.plate).map((r) => `${r.plate} → ${r.read?.plate ?? r.read?.text ?? 'nothing'}`)
+    console.log(
+      `plates: exact ${all.ok}/${all.n} (ordinary ${rate('ordinary').ok}/${rate('ordinary').n}, new-energy ${rate('new-energy').ok}/${rate('new-energy').n})` +
+        (misses.length ? `; misses: ${misses.join(', ')}` : ''),
+    )
+    expect(all.ok / all.n).toBeGreaterThanOrEqual(0.9)
+  })
+
+  it('confidence is high on correct reads and a wrong read never outranks them on average', () => {
+    const good = results.filter((r) => r.read?.plate === r.plate).map((r) => r.read!.confidence)
+    expect(Math.min(...good)).toBeGreaterThan(0.3)
+    expect(good.reduce((a, b) => a + b, 0) / good.length).toBeGreaterThan(0.7)
+    for (const r of results) if (r.read) expect(r.read.confidence).toBeLessThanOrEqual(1)
+  })
+
+  it('reads an upside-down plate with the direction classifier', async () => {
+    let withCls = 0
+    let without = 0
+    const seeds = [101, 102, 103, 104, 105, 106]
+    for (const seed of seeds) {
+      const f = await synthFrame(seed, { upsideDown: true })
+      if ((await readPlates(runner, models, f.jpeg))[0]?.plate === f.plate) withCls++
+      if ((await readPlates(runner, models, f.jpeg, { useCls: false }))[0]?.plate === f.plate) without++
+    }
+    expect(withCls).toBeGreaterThanOrEqual(5)
+    expect(without).toBeLessThanOrEqual(1)
+  })
+
+  it('reads the same plate when told the region to look in', async () => {
+    const f = await synthFrame(3)
+    const xs = f.quad.map((p) => p[0])
+    const ys = f.quad.map((p) => p[1])
+    const region = { x: Math.min(...xs) - 120, y: Math.min(...ys) - 80, w: Math.max(...xs) - Math.min(...xs) + 240, h: Math.max(...ys) - Math.min(...ys) + 160 }
+    const reads = await readPlates(runner, models, f.jpeg, { region })
+    expect(reads[0]?.plate).toBe(f.plate)
+  })
+})
+
+describe('bad input', () => {
+  it('a corrupt image is STORE_EDGE_ERR_BAD_FRAME', async () => {
+    const jpeg = (await synthFrame(1)).jpeg
+    await expect(readPlates(runner, models, jpeg.subarray(0, 200))).rejects.toMatchObject({ code: 'STORE_EDGE_ERR_BAD_FRAME' })
+    await expect(readPlates(runner, models, Buffer.from('not an image at all'))).rejects.toMatchObject({ code: 'STORE_EDGE_ERR_BAD_FRAME' })
+    await expect(readPlates(runner, models, { width: 10, height: 10, channels: 3, data: new Uint8Array(7) })).rejects.toMatchObject({ code: 'STORE_EDGE_ERR_BAD_FRAME' })
+  })
+
+  it('a tiny or blank frame gives no read', async () => {
+    const blank = await sharp({ create: { width: 640, height: 360, channels: 3, background: '#777' } }).png().toBuffer()
+    expect(await readPlates(runner, models, blank)).toEqual([])
+    const tiny = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#fff' } }).png().toBuffer()
+    expect(await readPlates(runner, models, tiny)).toEqual([])
+  })
+})
