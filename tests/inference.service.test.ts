@@ -74,7 +74,7 @@ describe('InferenceService (1 worker)', () => {
   beforeAll(async () => {
     metrics = createMetrics({ defaultMetrics: false })
     svc = new InferenceService({
-      config: visionConfig({ workers: 1, queueDepth: 2, maxSources: 4, providers: ['cuda', 'cpu'] }),
+      config: visionConfig({ workers: 1, queueDepth: 2, maxSources: 4, maxFrameBytes: 200_000, providers: ['cuda', 'cpu'] }),
       metrics,
       log,
       includeOurManifests: false,
@@ -192,6 +192,9 @@ describe('InferenceService (1 worker)', () => {
       outcome(svc.raw('cam4', REC, { x: { dims: [1, 3, 40, 32], data: new Float32Array(3 * 40 * 32) } })),
       outcome(svc.raw('cam4', 'no-such-model', recFeeds(0))),
       outcome(svc.runImage('cam1', DET, Buffer.from(good), size)),
+      // Over vision.maxFrameBytes (200 kB here): refused before it takes a queue slot.
+      outcome(svc.runImage('cam2', DET, { width: 300, height: 300, channels: 3, data: new Uint8Array(300 * 300 * 3) }, size)),
+      outcome(svc.raw('cam2', REC, { x: { dims: [1, 3, 48, 400], data: new Float32Array(3 * 48 * 400) } })),
     ])
     expect(got).toEqual([
       'ok',
@@ -202,6 +205,8 @@ describe('InferenceService (1 worker)', () => {
       'STORE_EDGE_ERR_BAD_FRAME',
       'STORE_EDGE_ERR_MODEL_MANIFEST',
       'ok',
+      'STORE_EDGE_ERR_BAD_FRAME',
+      'STORE_EDGE_ERR_BAD_FRAME',
     ])
     expect(svc.status().restarts).toBe(0)
   })
@@ -227,7 +232,7 @@ describe('InferenceService (1 worker)', () => {
     }
     expect(text).toMatch(new RegExp(`store_edge_inference_seconds_count\\{model="${REC}",stage="infer"\\} [1-9]`))
     expect(text).toMatch(/store_edge_inference_jobs_total\{task="raw",outcome="ok"\} [1-9]/)
-    expect(text).toMatch(/store_edge_inference_jobs_total\{task="image",outcome="STORE_EDGE_ERR_BAD_FRAME"\} 4/)
+    expect(text).toMatch(/store_edge_inference_jobs_total\{task="image",outcome="STORE_EDGE_ERR_BAD_FRAME"\} 5/)
     expect(text).toContain('store_edge_inference_queue_depth 0')
     expect(text).toContain('store_edge_inference_workers 1')
   })

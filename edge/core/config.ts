@@ -225,6 +225,11 @@ export const EdgeConfigSchema = Type.Object({
       }),
       queueDepth: Type.Integer({ default: 2, minimum: 1, maximum: 64, description: 'Frames a source (camera) may have waiting; a newer frame drops the oldest (counted in store_edge_inference_dropped_total).' }),
       maxSources: Type.Integer({ default: 64, minimum: 1, maximum: 4096, description: 'Sources with frames waiting at once; a frame from one more source is refused. With queueDepth this bounds the memory of waiting frames.' }),
+      maxFrameBytes: Type.Integer({
+        default: 32 * 1024 * 1024,
+        minimum: 1024,
+        description: 'Largest frame accepted (encoded bytes, raw RGB bytes, or the feeds of a raw job); larger ones are refused as STORE_EDGE_ERR_BAD_FRAME. With maxSources × queueDepth it bounds the memory of waiting frames.',
+      }),
       warmup: Type.Boolean({ default: true, description: 'Run each enabled model once on start, so the first frame does not pay for kernel set-up.' }),
       models: Type.Object(
         {

@@ -123,7 +123,9 @@ function isRaw(x: ImageInput): x is RawImage {
 }
 
 /** Cheap checks on the caller's thread, so an unusable frame never takes a queue slot. */
-function checkImage(image: ImageInput): void {
+function checkImage(image: ImageInput, maxBytes: number): void {
+  const bytes = isRaw(image) ? image.data?.length : image?.length
+  if (bytes > maxBytes) throw new StoreEdgeError('STORE_EDGE_ERR_BAD_FRAME', `frame of ${bytes} bytes is larger than vision.maxFrameBytes (${maxBytes})`)
   if (isRaw(image)) {
     const { width, height, data } = image
     if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1 || !(data instanceof Uint8Array) || data.length !== width * height * 3) {
@@ -372,7 +374,7 @@ export class InferenceService implements EdgeModule {
    * Queue one job for `source` (a camera id). Resolves with the task's result; rejects with
    * STORE_EDGE_ERR_INFERENCE_DROPPED when a newer frame of the same source replaced it.
    */
-  submit<T>(source: string, task: string, payload: unknown, model: string, opts: SubmitOptions = {}): Promise<T> {
+  private submit<T>(source: string, task: string, payload: unknown, model: string, opts: SubmitOptions = {}): Promise<T> {
     if (this.state !== 'running') return this.refuse(task, stoppedError(`the inference service is ${this.state}`))
     if (typeof source !== 'string' || source.length === 0 || source.length > 128) {
       return this.refuse(task, new StoreEdgeError('STORE_EDGE_ERR_BAD_FRAME', 'source must be a non-empty string of at most 128 characters'))
@@ -408,6 +410,10 @@ export class InferenceService implements EdgeModule {
 
   /** Run a registry model on prepared feeds (a user model with their own decoder). */
   raw(source: string, model: string, feeds: Record<string, Tensor>, opts?: SubmitOptions): Promise<Record<string, Tensor>> {
+    const bytes = Object.values(feeds).reduce((n, t) => n + (t?.data?.byteLength ?? 0), 0)
+    if (bytes > this.opts.config.maxFrameBytes) {
+      return this.refuse('raw', new StoreEdgeError('STORE_EDGE_ERR_BAD_FRAME', `feeds of ${bytes} bytes are larger than vision.maxFrameBytes (${this.opts.config.maxFrameBytes})`))
+    }
     const payload: RawPayload = { model, feeds }
     return this.submit(source, 'raw', payload, model, opts)
   }
@@ -415,7 +421,7 @@ export class InferenceService implements EdgeModule {
   /** Prepare an image as the model's manifest says and run it: raw outputs plus the transform back to image pixels. */
   runImage(source: string, model: string, image: ImageInput, size?: { width: number; height: number }, opts?: SubmitOptions): Promise<ImageResult> {
     try {
-      checkImage(image)
+      checkImage(image, this.opts.config.maxFrameBytes)
     } catch (err) {
       return this.refuse('image', err as StoreEdgeError)
     }
@@ -427,7 +433,7 @@ export class InferenceService implements EdgeModule {
     let model: string
     try {
       model = this.modelOf(task)
-      checkImage(payload.image)
+      checkImage(payload.image, this.opts.config.maxFrameBytes)
     } catch (err) {
       return this.refuse(task, err as StoreEdgeError)
     }
