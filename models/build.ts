@@ -5,7 +5,7 @@ import { basename, dirname, join } from 'node:path'
 import { StoreEdgeError } from '../edge/contracts/errors.ts'
 import type { ModelManifest } from './manifest.ts'
 import { defaultModelsDir } from './paths.ts'
-import { getModel, loadRegistry, modelPath, verifyModelFile, verifyModelHash, type ModelRegistry } from './registry.ts'
+import { getModel, loadRegistry, modelPath, verifyModelFile, verifyModelHash, type ModelRegistry, type RegistryEntry } from './registry.ts'
 import { CONVERTER_VERSION, convertTfjsModel } from './convert/convert.ts'
 
 /**
@@ -177,7 +177,7 @@ async function makeProgress(total: number, opts: BuildOptions): Promise<Progress
   }
 }
 
-async function buildOne(m: ModelManifest, modelsDir: string, opts: BuildOptions, progress: Progress): Promise<BuildResult> {
+async function buildOne(m: ModelManifest, manifestPath: string, modelsDir: string, opts: BuildOptions, progress: Progress): Promise<BuildResult> {
   const t0 = performance.now()
   const file = modelPath(m, modelsDir)
   const result = (cached: boolean, parityMaxAbsDiff?: number): BuildResult => ({
@@ -238,7 +238,7 @@ async function buildOne(m: ModelManifest, modelsDir: string, opts: BuildOptions,
       `model '${m.name}': the build produced sha256 ${actual} but the manifest says ${m.sha256}. ` +
         (m.build.kind === 'copy'
           ? 'The source file changed: run `npm ci`.'
-          : `If you changed the converter on purpose (and bumped CONVERTER_VERSION), put the new sha256 in models/manifests/${m.name}.json after checking parity (\`store-edge models build ${m.name} --force\` runs it); otherwise reinstall the sources with \`npm ci\``),
+          : `If you changed the converter on purpose (and bumped CONVERTER_VERSION), put the new sha256 in ${manifestPath} after checking parity (\`store-edge models build ${m.name} --force\` runs it); otherwise reinstall the sources with \`npm ci\``),
     )
   }
   const record: CacheRecord = { inputHash: inputHash(m), sha256: actual, converter: CONVERTER_VERSION }
@@ -246,9 +246,9 @@ async function buildOne(m: ModelManifest, modelsDir: string, opts: BuildOptions,
   return result(false, parityMaxAbsDiff)
 }
 
-function selectModels(registry: ModelRegistry, names?: string[]): ModelManifest[] {
-  if (!names || names.length === 0) return [...registry.values()].map((e) => e.manifest).sort((a, b) => a.name.localeCompare(b.name))
-  return names.map((n) => getModel(registry, n).manifest)
+function selectModels(registry: ModelRegistry, names?: string[]): RegistryEntry[] {
+  if (!names || names.length === 0) return [...registry.values()].sort((a, b) => a.manifest.name.localeCompare(b.manifest.name))
+  return names.map((n) => getModel(registry, n))
 }
 
 /** Build (or find cached) the named models, all of them by default. */
@@ -259,8 +259,8 @@ export async function buildModels(opts: BuildOptions = {}): Promise<BuildResult[
   const progress = await makeProgress(models.length, opts)
   const results: BuildResult[] = []
   try {
-    for (const m of models) {
-      results.push(await buildOne(m, modelsDir, opts, progress))
+    for (const { manifest: m, manifestPath } of models) {
+      results.push(await buildOne(m, manifestPath, modelsDir, opts, progress))
       progress.stage(m.name, 'done')
       progress.modelDone()
     }
