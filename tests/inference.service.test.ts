@@ -191,6 +191,8 @@ describe('InferenceService (1 worker)', () => {
       outcome(svc.runImage('cam3', DET, Buffer.alloc(0), size)),
       outcome(svc.raw('cam4', REC, { x: { dims: [1, 3, 40, 32], data: new Float32Array(3 * 40 * 32) } })),
       outcome(svc.raw('cam4', 'no-such-model', recFeeds(0))),
+      // Not structured-cloneable: refused when it is posted, and the worker takes the next job.
+      outcome(svc.raw('cam3', REC, { x: Object.assign(recFeeds(0).x!, { hook: () => 1 }) })),
       outcome(svc.runImage('cam1', DET, Buffer.from(good), size)),
       // Over vision.maxFrameBytes (200 kB here): refused before it takes a queue slot.
       outcome(svc.runImage('cam2', DET, { width: 300, height: 300, channels: 3, data: new Uint8Array(300 * 300 * 3) }, size)),
@@ -204,6 +206,7 @@ describe('InferenceService (1 worker)', () => {
       'STORE_EDGE_ERR_BAD_FRAME',
       'STORE_EDGE_ERR_BAD_FRAME',
       'STORE_EDGE_ERR_MODEL_MANIFEST',
+      'STORE_EDGE_ERR_BAD_FRAME',
       'ok',
       'STORE_EDGE_ERR_BAD_FRAME',
       'STORE_EDGE_ERR_BAD_FRAME',

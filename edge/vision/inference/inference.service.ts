@@ -299,21 +299,20 @@ export class InferenceService implements EdgeModule {
   /** Give idle ready workers the next job in turn. */
   private pump(): void {
     for (const slot of this.slots) {
-      if (!slot || !slot.ready || slot.job) continue
-      const job = this.queue.next()
-      if (!job) break
-      slot.job = job
-      job.dispatchedAt = performance.now()
-      const msg: ToWorker = { type: 'job', id: job.id, task: job.task, payload: job.payload }
-      try {
-        slot.worker.postMessage(msg, job.transfer ? transferablesOf(job.payload) : [])
-      } catch (err) {
-        // Not cloneable (a caller passed something odd): that job's fault only.
-        slot.job = undefined
-        this.fail(job, new StoreEdgeError('STORE_EDGE_ERR_BAD_FRAME', `cannot send the job to a worker: ${(err as Error).message}`))
-        continue
+      while (slot && slot.ready && !slot.job && this.queue.size > 0) {
+        const job = this.queue.next()!
+        slot.job = job
+        job.dispatchedAt = performance.now()
+        const msg: ToWorker = { type: 'job', id: job.id, task: job.task, payload: job.payload }
+        try {
+          slot.worker.postMessage(msg, job.transfer ? transferablesOf(job.payload) : [])
+          job.payload = undefined // the worker has it now; drop our reference
+        } catch (err) {
+          // Not cloneable (a caller passed something odd): that job's fault only; the slot takes the next.
+          slot.job = undefined
+          this.fail(job, new StoreEdgeError('STORE_EDGE_ERR_BAD_FRAME', `cannot send the job to a worker: ${(err as Error).message}`))
+        }
       }
-      job.payload = undefined // the worker has it now; drop our reference
     }
     this.opts.metrics.inferenceQueueDepth.set(this.queue.size)
   }
