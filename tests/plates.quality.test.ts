@@ -8,7 +8,7 @@ import type { PlateRead } from '../edge/vision/inference/types.ts'
 import { inConvex, type Point } from '../edge/vision/plates/geometry.ts'
 import { readText, type OcrModels } from '../edge/vision/plates/ocr.ts'
 import { readPlates } from '../edge/vision/plates/plate-reader.ts'
-import { OPENCV_DOC, synthFrame } from './fixtures/plates/synth.ts'
+import { assertCjkFont, OPENCV_DOC, synthFrame } from './fixtures/plates/synth.ts'
 
 /**
  * The plate reader on the real PP-OCRv4 models (one intra-op thread, as on an edge box's core).
@@ -22,6 +22,7 @@ let runner: OrtRunner
 let models: OcrModels
 
 beforeAll(async () => {
+  assertCjkFont()
   await ensureModels(MODELS)
   const registry = loadRegistry()
   runner = createOrtRunner(registry, { threads: 1 })
