@@ -8,7 +8,7 @@ import type { PlateRead } from '../edge/vision/inference/types.ts'
 import { inConvex, type Point } from '../edge/vision/plates/geometry.ts'
 import { readText, type OcrModels } from '../edge/vision/plates/ocr.ts'
 import { readPlates } from '../edge/vision/plates/plate-reader.ts'
-import { assertCjkFont, OPENCV_DOC, synthFrame } from './fixtures/plates/synth.ts'
+import { assertCjkFont, OPENCV_DOC, signFrame, synthFrame } from './fixtures/plates/synth.ts'
 
 /**
  * The plate reader on the real PP-OCRv4 models (one intra-op thread, as on an edge box's core).
@@ -73,6 +73,21 @@ describe('real photographs (opencv-doc)', () => {
   it('frames with no plate give no read', async () => {
     for (const f of ['examples/data/messi5.jpg', 'examples/data/building.jpg', 'examples/data/home.jpg', 'opencv4/html/black_car.jpg', 'opencv4/html/white_car.jpg']) {
       expect(await readPlates(runner, models, photo(f)), f).toEqual([])
+    }
+  })
+})
+
+describe('shop signs composited onto real photos', () => {
+  it('are read as text but never as plates, even with a province character, letters and digits', async () => {
+    const signs = ['苏宁易购 SUNING', '京东便利店 24H', '粤菜馆 020-8765', '川味小吃 NO.1', '沪上阿姨 A8', 'SALE 50% OFF']
+    for (const [i, text] of signs.entries()) {
+      const jpeg = await signFrame(text, i + 1, i % 2 ? { bg: '#0d47a8', fg: '#ffffff' } : undefined)
+      const texts = await readText(runner, models, jpeg, { limitSideLen: 960 })
+      const squash = (s: string) => s.replace(/\s/g, '').toUpperCase()
+      // The sign is legible (so no plate is a decision, not blindness)…
+      expect(texts.some((t) => squash(t.text).includes(squash(text).slice(0, 3))), `${text}: ${JSON.stringify(texts.map((t) => t.text))}`).toBe(true)
+      // …and it is not a plate.
+      expect(await readPlates(runner, models, jpeg), text).toEqual([])
     }
   })
 })
