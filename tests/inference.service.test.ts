@@ -266,6 +266,25 @@ describe('InferenceService lifecycle', () => {
     expect(await metrics.registry.metrics()).toContain('store_edge_inference_workers 0')
   })
 
+  it('a job that runs past jobTimeoutMs fails, and its stuck worker is replaced', async () => {
+    const metrics = createMetrics({ defaultMetrics: false })
+    const svc = new InferenceService({ config: visionConfig({ workers: 1, warmup: false, jobTimeoutMs: 300 }), metrics, log, includeOurManifests: false, testHooks: true, respawnMs: { min: 10, max: 100 } })
+    await svc.start()
+    try {
+      const stuck = svc.submitTask('cam', '__sleep', { ms: 600_000 })
+      const next = svc.raw('cam', REC, recFeeds(0.5))
+      let err: Error | undefined
+      await stuck.catch((e: Error) => (err = e))
+      expect(err).toMatchObject({ code: 'STORE_EDGE_ERR_INFERENCE' })
+      expect(err!.message).toMatch(/ran longer than vision.jobTimeoutMs \(300 ms\)/)
+      expect((await next)['softmax_11.tmp_0']!.dims[2]).toBe(6625)
+      expect(svc.status()).toMatchObject({ restarts: 1, workers: { ready: 1 } })
+      expect(await metrics.registry.metrics()).toContain('store_edge_inference_workers 1')
+    } finally {
+      await svc.stop()
+    }
+  })
+
   it('a model that does not match its manifest fails start with the model named, and no thread is left', async () => {
     const metrics = createMetrics({ defaultMetrics: false })
     const svc = new InferenceService({

@@ -230,6 +230,11 @@ export const EdgeConfigSchema = Type.Object({
         minimum: 1024,
         description: 'Largest frame accepted (encoded bytes, raw RGB bytes, or the feeds of a raw job); larger ones are refused as STORE_EDGE_ERR_BAD_FRAME. With maxSources × queueDepth it bounds the memory of waiting frames.',
       }),
+      jobTimeoutMs: Type.Integer({
+        default: 30_000,
+        minimum: 100,
+        description: 'A job still running after this long fails (STORE_EDGE_ERR_INFERENCE) and its worker is replaced: a stuck worker never holds a camera’s queue for good.',
+      }),
       warmup: Type.Boolean({ default: true, description: 'Run each enabled model once on start, so the first frame does not pay for kernel set-up.' }),
       models: Type.Object(
         {

@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import { performance } from 'node:perf_hooks'
@@ -59,6 +60,7 @@ interface Job {
   transfer: boolean
   submittedAt: number
   dispatchedAt?: number
+  timer?: NodeJS.Timeout
   resolve(value: unknown): void
   reject(err: Error): void
 }
@@ -181,6 +183,10 @@ export class InferenceService implements EdgeModule {
         await ensureModels(this.loadNames, this.modelsDir, { manifestDirs: cfg.manifestDirs })
       }
       this.spec = workerSpec()
+      const cores = availableParallelism()
+      if (cfg.workers * cfg.threads > cores) {
+        this.log.warn({ workers: cfg.workers, threads: cfg.threads, cores }, 'vision.workers × vision.threads exceeds the CPU cores; inferences will slow each other down')
+      }
       const t0 = performance.now()
       this.slots = new Array(cfg.workers).fill(undefined)
       await Promise.all(this.slots.map((_, i) => this.spawn(i, true)))
@@ -307,6 +313,7 @@ export class InferenceService implements EdgeModule {
         try {
           slot.worker.postMessage(msg, job.transfer ? transferablesOf(job.payload) : [])
           job.payload = undefined // the worker has it now; drop our reference
+          job.timer = setTimeout(() => this.timedOut(slot, job), this.opts.config.jobTimeoutMs)
         } catch (err) {
           // Not cloneable (a caller passed something odd): that job's fault only; the slot takes the next.
           slot.job = undefined
@@ -317,12 +324,25 @@ export class InferenceService implements EdgeModule {
     this.opts.metrics.inferenceQueueDepth.set(this.queue.size)
   }
 
+  /** A job past vision.jobTimeoutMs: it fails, and its worker (stuck in native code or a loop) is replaced. */
+  private timedOut(slot: Slot, job: Job): void {
+    if (slot.job !== job) return
+    slot.job = undefined
+    // Out of service now: nothing more is sent to it while it is being terminated.
+    slot.ready = false
+    this.opts.metrics.inferenceWorkers.dec()
+    this.log.error({ worker: slot.index, task: job.task, source: job.source, timeoutMs: this.opts.config.jobTimeoutMs }, 'inference job timed out; replacing its worker')
+    this.fail(job, new StoreEdgeError('STORE_EDGE_ERR_INFERENCE', `task '${job.task}' for source '${job.source}' ran longer than vision.jobTimeoutMs (${this.opts.config.jobTimeoutMs} ms); its worker was restarted`))
+    void slot.worker.terminate() // 'exit' schedules the replacement
+  }
+
   private finish(slot: Slot, msg: Extract<FromWorker, { type: 'done' }>): void {
     const job = slot.job
     if (!job || job.id !== msg.id) return
     slot.job = undefined
     if (msg.timings) this.observe(job, msg.timings)
     if (msg.ok) {
+      clearTimeout(job.timer)
       this.opts.metrics.inferenceJobs.inc({ task: job.task, outcome: 'ok' })
       job.resolve(msg.value)
     } else {
@@ -345,6 +365,7 @@ export class InferenceService implements EdgeModule {
   }
 
   private fail(job: Job, err: StoreEdgeError): void {
+    clearTimeout(job.timer)
     this.opts.metrics.inferenceJobs.inc({ task: job.task, outcome: err.code })
     job.reject(err)
   }

@@ -53,6 +53,21 @@ describe('createOrtRunner (real onnxruntime, real PP-OCRv4)', () => {
     await runner.close()
   })
 
+  it('verifies a model when its session is created; a failed load is not cached', async () => {
+    const reg = loadRegistry({ dirs: [join(dir, 'manifests')], includeOurs: false })
+    const entry = reg.get('test-ppocr-det')!
+    const good = entry.manifest.sha256
+    entry.manifest.sha256 = '0'.repeat(64)
+    const runner = createOrtRunner(reg, { log })
+    await expect(runner.run('test-ppocr-det', { x: image(32, 32) })).rejects.toMatchObject({ code: 'STORE_EDGE_ERR_MODEL_CORRUPT' })
+    entry.manifest.sha256 = good
+    entry.manifest.outputs = [{ name: 'sigmoid_0.tmp_0', shape: [1, 2, null, null] }]
+    await expect(runner.load(['test-ppocr-det'])).rejects.toThrow(/output 'sigmoid_0.tmp_0' dimension 1 is 1 in the model, the manifest says 2/)
+    entry.manifest.outputs = [{ name: 'sigmoid_0.tmp_0', shape: [1, 1, null, null] }]
+    expect((await runner.run('test-ppocr-det', { x: image(32, 32) }))['sigmoid_0.tmp_0']!.dims).toEqual([1, 1, 32, 32])
+    await runner.close()
+  })
+
   it('bad feeds are STORE_EDGE_ERR_BAD_FRAME, an unknown model names the known ones', async () => {
     const runner = createOrtRunner(registry, { log })
     const bad = async (feeds: Record<string, Tensor>) => {
