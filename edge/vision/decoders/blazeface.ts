@@ -3,7 +3,7 @@ import { StoreEdgeError } from '../../contracts/errors.ts'
 import type { ModelManifest } from '../../../models/manifest.ts'
 import type { FaceDetection, InputTransform, Tensor } from '../inference/types.ts'
 import { unmapPoint } from '../inference/preprocess.ts'
-import { describe, outputMismatch, parseDecoderParams, sigmoid, squeezeLeading, unmapCandidate } from './common.ts'
+import { describe, logit, outputMismatch, parseDecoderParams, sigmoid, squeezeLeading, unmapCandidate } from './common.ts'
 import { nms, weightedNms, type Candidate } from './nms.ts'
 
 /**
@@ -112,7 +112,7 @@ export function decodeBlazeface(
   const regs = 4 + 2 * p.keypoints
   const ls = layers(model, outputs, blazefaceAnchors(t.width, t.height, p), regs)
   const threshold = opts.scoreThreshold ?? p.scoreThreshold
-  const logitMin = threshold <= 0 ? -Infinity : threshold >= 1 ? Infinity : Math.log(threshold / (1 - threshold))
+  const logitMin = logit(threshold)
   const cands: Candidate[] = []
   for (const { scores, boxes, anchors } of ls) {
     for (let i = 0; i < scores.length; i++) {

@@ -47,3 +47,6 @@ export const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x))
 export function unmapCandidate(c: { x1: number; y1: number; x2: number; y2: number }, t: InputTransform): Box {
   return unmapBox({ x: c.x1, y: c.y1, w: c.x2 - c.x1, h: c.y2 - c.y1 }, t)
 }
+
+/** The logit of a probability threshold (±Infinity at 0 and 1), so raw logits compare without a sigmoid each. */
+export const logit = (p: number): number => (p <= 0 ? -Infinity : p >= 1 ? Infinity : Math.log(p / (1 - p)))

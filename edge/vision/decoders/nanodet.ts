@@ -1,7 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox'
 import type { ModelManifest } from '../../../models/manifest.ts'
 import type { Detection, InputTransform, Tensor } from '../inference/types.ts'
-import { describe, outputMismatch, parseDecoderParams, sigmoid, squeezeLeading, unmapCandidate } from './common.ts'
+import { describe, logit, outputMismatch, parseDecoderParams, sigmoid, squeezeLeading, unmapCandidate } from './common.ts'
 import { labelOf } from './labels.ts'
 import { nms, type Candidate } from './nms.ts'
 
@@ -63,7 +63,9 @@ export function decodeNanodet(model: string, outputs: Record<string, Tensor>, t:
   const bins = p.regMax + 1
   const all = Object.values(outputs).map((o) => ({ t: o, d: squeezeLeading(o.dims) }))
   const threshold = opts.scoreThreshold ?? p.scoreThreshold
-  const keep = opts.classes ? new Set(opts.classes) : undefined
+  const classes = opts.classes ? opts.classes.filter((c) => c >= 0 && c < p.numClasses) : Array.from({ length: p.numClasses }, (_, c) => c)
+  // Compare raw values against the threshold's logit when the head ends in raw logits: one exp per candidate, not per score.
+  const rawThreshold = p.scoreActivation === 'sigmoid' ? logit(threshold) : threshold
   const cands: Candidate[] = []
   for (const stride of p.strides) {
     const cols = Math.ceil(t.width / stride)
@@ -78,11 +80,11 @@ export function decodeNanodet(model: string, outputs: Record<string, Tensor>, t:
     const r = reg.t.data
     for (let i = 0; i < n; i++) {
       let box: [number, number, number, number] | undefined
-      for (let c = 0; c < p.numClasses; c++) {
-        if (keep && !keep.has(c)) continue
-        const raw = s[i * p.numClasses + c]!
+      const row = i * p.numClasses
+      for (const c of classes) {
+        const raw = s[row + c]!
+        if (!(raw >= rawThreshold)) continue
         const score = p.scoreActivation === 'sigmoid' ? sigmoid(raw) : raw
-        if (!(score >= threshold)) continue
         if (!box) {
           const cx = ((i % cols) + p.centerOffset) * stride
           const cy = (Math.floor(i / cols) + p.centerOffset) * stride

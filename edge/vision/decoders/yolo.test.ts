@@ -63,6 +63,13 @@ describe('decodeYolo', () => {
     expect(round(d[0]!)).toEqual([(230 - 10) * 2, (320 - 10 - 140) * 2, 40, 40])
   })
 
+  it('raw logits with scoreActivation sigmoid decode to the same detections', () => {
+    const logits = PREDS.map((p) => [...p.slice(0, 4), ...p.slice(4).map((q) => Math.log(q / (1 - q)))])
+    const probs = decodeYolo('y8', { o: channelsFirst() }, T, yoloParams(manifest()))
+    const fromLogits = decodeYolo('y8', { o: channelsFirst(logits) }, T, yoloParams(manifest({ numClasses: 2, scoreActivation: 'sigmoid' })))
+    expect(fromLogits.map((d) => [d.classId, d.score])).toEqual(probs.map((d) => [d.classId, expect.closeTo(d.score, 5)]))
+  })
+
   it('class filter and class-agnostic NMS', () => {
     expect(decodeYolo('y8', { o: channelsFirst() }, T, yoloParams(manifest()), { classes: [1] }).map((d) => d.classId)).toEqual([1])
     expect(decodeYolo('y8', { o: channelsFirst() }, T, yoloParams(manifest({ numClasses: 2, classAgnosticNms: true })))).toHaveLength(1)

@@ -1,7 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox'
 import type { ModelManifest } from '../../../models/manifest.ts'
 import type { Detection, InputTransform, Tensor } from '../inference/types.ts'
-import { describe, outputMismatch, parseDecoderParams, sigmoid, squeezeLeading, unmapCandidate } from './common.ts'
+import { describe, logit, outputMismatch, parseDecoderParams, sigmoid, squeezeLeading, unmapCandidate } from './common.ts'
 import { labelOf } from './labels.ts'
 import type { DetectOptions } from './nanodet.ts'
 import { nms, type Candidate } from './nms.ts'
@@ -68,15 +68,15 @@ export function decodeYolo(model: string, outputs: Record<string, Tensor>, t: In
   // Element (channel c, prediction i).
   const at = channelsFirst ? (c: number, i: number) => x[c * n + i]! : (c: number, i: number) => x[i * ch + c]!
   const threshold = opts.scoreThreshold ?? p.scoreThreshold
-  const keep = opts.classes ? new Set(opts.classes) : undefined
+  const classes = opts.classes ? opts.classes.filter((c) => c >= 0 && c < nc) : Array.from({ length: nc }, (_, c) => c)
+  const rawThreshold = p.scoreActivation === 'sigmoid' ? logit(threshold) : threshold
   const cands: Candidate[] = []
   for (let i = 0; i < n; i++) {
     let box: [number, number, number, number] | undefined
-    for (let c = 0; c < nc; c++) {
-      if (keep && !keep.has(c)) continue
+    for (const c of classes) {
       const raw = at(4 + c, i)
+      if (!(raw >= rawThreshold)) continue
       const score = p.scoreActivation === 'sigmoid' ? sigmoid(raw) : raw
-      if (!(score >= threshold)) continue
       if (!box) {
         const cx = at(0, i)
         const cy = at(1, i)
