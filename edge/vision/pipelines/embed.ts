@@ -74,22 +74,72 @@ export async function alignedFace(
 ): Promise<Uint8Array> {
   const { cx, cy, side, angle } = faceCrop(face, p)
   const s = Math.max(2, Math.round(side))
-  let region: RawImage
-  if (Math.abs(angle) < (0.5 * Math.PI) / 180) {
-    region = squareRegion(img, cx, cy, s)
-  } else {
-    // Rotating a square of side s needs s·(|cos|+|sin|) of source around it; sharp turns the region
-    // about its centre (positive = clockwise), so −angle brings the eyes level; then cut the middle.
-    const big = Math.ceil(s * (Math.abs(Math.cos(angle)) + Math.abs(Math.sin(angle)))) + 2
-    const src = squareRegion(img, cx, cy, big)
-    const { data, info } = await sharp(src.data, { raw: { width: big, height: big, channels: 3 } })
-      .rotate((-angle * 180) / Math.PI, { background: { r: 0, g: 0, b: 0 } })
-      .raw()
-      .toBuffer({ resolveWithObject: true })
-    const rotated: RawImage = { width: info.width, height: info.height, channels: 3, data: new Uint8Array(data.buffer, data.byteOffset, data.length) }
-    region = squareRegion(rotated, info.width / 2, info.height / 2, s)
+  if (Math.abs(angle) < (0.5 * Math.PI) / 180) return resizeRaw(squareRegion(img, cx, cy, s), width, height)
+  // A level square of side s turned by `angle` spans s·(|cos|+|sin|) of the source: cut that, shrink it
+  // with sharp (proper filtering) until one output pixel is about one region pixel, then sample the
+  // turned square bilinearly in one pass.
+  const big = Math.ceil(s * (Math.abs(Math.cos(angle)) + Math.abs(Math.sin(angle)))) + 2
+  let region = squareRegion(img, cx, cy, big)
+  const shrink = Math.min(s / width, s / height)
+  if (shrink > 1) {
+    const n = Math.max(2, Math.round(big / shrink))
+    region = { width: n, height: n, channels: 3, data: await resizeRaw(region, n, n) }
   }
-  return resizeRaw(region, width, height)
+  return rotateSample(region, angle, (s * region.width) / big, width, height)
+}
+
+/**
+ * Sample a side×side square centred in `src`, turned by `angle` (radians, y down), into width×height:
+ * output pixel (u, v) comes from centre + R(angle)·(offset from the output centre, scaled). Bilinear;
+ * outside `src` is black.
+ */
+function rotateSample(src: RawImage, angle: number, side: number, width: number, height: number): Uint8Array {
+  const out = new Uint8Array(width * height * 3)
+  const cos = Math.cos(angle)
+  const sin = Math.sin(angle)
+  const kx = side / width
+  const ky = side / height
+  const c = src.width / 2
+  const W = src.width
+  const H = src.height
+  const d = src.data
+  for (let v = 0; v < height; v++) {
+    const dv = (v + 0.5 - height / 2) * ky
+    for (let u = 0; u < width; u++) {
+      const du = (u + 0.5 - width / 2) * kx
+      // continuous source position, then to pixel-index space (centres at integer + 0.5)
+      const x = c + du * cos - dv * sin - 0.5
+      const y = c + du * sin + dv * cos - 0.5
+      const x0 = Math.floor(x)
+      const y0 = Math.floor(y)
+      const fx = x - x0
+      const fy = y - y0
+      const o = (v * width + u) * 3
+      if (x0 >= 0 && y0 >= 0 && x0 + 1 < W && y0 + 1 < H) {
+        const i00 = (y0 * W + x0) * 3
+        const i10 = i00 + 3
+        const i01 = i00 + W * 3
+        const i11 = i01 + 3
+        const w00 = (1 - fx) * (1 - fy)
+        const w10 = fx * (1 - fy)
+        const w01 = (1 - fx) * fy
+        const w11 = fx * fy
+        for (let ch = 0; ch < 3; ch++) {
+          out[o + ch] = Math.round(d[i00 + ch]! * w00 + d[i10 + ch]! * w10 + d[i01 + ch]! * w01 + d[i11 + ch]! * w11)
+        }
+      } else {
+        // at the border: the same weights, black outside
+        for (let ch = 0; ch < 3; ch++) {
+          let acc = 0
+          for (const [xx, yy, w] of [[x0, y0, (1 - fx) * (1 - fy)], [x0 + 1, y0, fx * (1 - fy)], [x0, y0 + 1, (1 - fx) * fy], [x0 + 1, y0 + 1, fx * fy]] as const) {
+            if (xx >= 0 && yy >= 0 && xx < W && yy < H) acc += d[(yy * W + xx) * 3 + ch]! * w
+          }
+          out[o + ch] = Math.round(acc)
+        }
+      }
+    }
+  }
+  return out
 }
 
 async function resizeRaw(img: RawImage, width: number, height: number): Promise<Uint8Array> {
