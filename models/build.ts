@@ -99,7 +99,7 @@ export function checkSource(m: ModelManifest): string {
   return dir
 }
 
-/** What the output depends on; a change rebuilds. */
+/** What the output depends on (source file hashes, build and input spec, converter version, name); a change rebuilds. */
 export function inputHash(m: ModelManifest): string {
   return sha256(
     JSON.stringify({
@@ -107,6 +107,8 @@ export function inputHash(m: ModelManifest): string {
       build: m.build,
       input: { name: m.input.name, shape: m.input.shape, layout: m.input.layout },
       source: { package: m.source.package, version: m.source.version, files: Object.entries(m.source.files).sort() },
+      // The name is written into the ONNX graph; the file name decides where it lands.
+      name: m.name,
       file: m.file,
     }),
   )

@@ -43,8 +43,8 @@ export interface ConvertResult {
 }
 
 export const SUPPORTED_OPS = [
-  'Abs', 'Add', 'AddV2', 'AvgPool', 'BiasAdd', 'Cast', 'ConcatV2', 'Const', 'Conv2D', 'DepthwiseConv2dNative',
-  'Elu', 'Exp', 'ExpandDims', 'FusedDepthwiseConv2dNative', 'Identity', 'LeakyRelu', 'Log', 'MatMul', 'MaxPool',
+  'Abs', 'Add', 'AddN', 'AddV2', 'AvgPool', 'BiasAdd', 'Cast', 'ConcatV2', 'Const', 'Conv2D', 'DepthwiseConv2dNative',
+  'ClipByValue', 'Elu', 'Exp', 'ExpandDims', 'FusedDepthwiseConv2dNative', 'Identity', 'LeakyRelu', 'Log', 'MatMul', 'MaxPool',
   'Maximum', 'Mean', 'Minimum', 'Mul', 'Neg', 'NoOp', 'Pad', 'PadV2', 'Placeholder', 'Prelu', 'RealDiv', 'Relu',
   'Relu6', 'Reshape', 'ResizeBilinear', 'ResizeNearestNeighbor', 'Rsqrt', 'Shape', 'Sigmoid', 'Softmax',
   'SparseToDense', 'Split', 'SplitV', 'Sqrt', 'Square', 'Squeeze', 'Sub', 'Sum', 'Tanh', 'Transpose',
@@ -231,6 +231,23 @@ class Converter {
       return
     }
     switch (op) {
+      case 'AddN': {
+        let acc = this.value(ins[0]!)
+        let shape = this.shapeOf(ins[0]!)
+        ins.slice(1).forEach((v, k) => {
+          shape = broadcastShape(shape, this.shapeOf(v)) ?? shape
+          acc = this.emit('Add', [acc, this.value(v)], k === ins.length - 2 ? out : this.g.fresh(`${out}/sum`), shape)
+        })
+        if (ins.length === 1) this.emit('Identity', [acc], out, shape)
+        return
+      }
+      case 'ClipByValue': {
+        const lo = this.constOf(ins[1]!, 'minimum').data
+        const hi = this.constOf(ins[2]!, 'maximum').data
+        if (lo.length !== 1 || hi.length !== 1) throw new UnsupportedError('with per-element bounds is not supported')
+        this.clip(ins[0]!, out, lo[0]!, hi[0]!)
+        return
+      }
       case 'Relu6':
         this.clip(ins[0]!, out, 0, 6)
         return

@@ -209,6 +209,36 @@ describe('elementwise, matmul, folding', () => {
     })
   })
 
+  it('AddN, ClipByValue, Relu6, Elu, Tanh, Neg, Exp, RealDiv', async () => {
+    await check({
+      inputs: { x: [1, 3, 4, 2], y: [1, 3, 4, 2] },
+      consts: { lo: { dtype: 'float32', shape: [], values: [-0.25] }, hi: { dtype: 'float32', shape: [], values: [0.4] }, two: { dtype: 'float32', shape: [], values: [2] } },
+      nodes: [
+        { name: 'n', op: 'AddN', input: ['x', 'y', 'x'], attr: { N: A.i(3) } },
+        { name: 'c', op: 'ClipByValue', input: ['n', 'lo', 'hi'] },
+        { name: 'r6', op: 'Relu6', input: ['n'] },
+        { name: 'e', op: 'Elu', input: ['x'] },
+        { name: 't', op: 'Tanh', input: ['y'] },
+        { name: 'ng', op: 'Neg', input: ['t'] },
+        { name: 'ex', op: 'Exp', input: ['ng'] },
+        { name: 'd', op: 'RealDiv', input: ['ex', 'two'] },
+      ],
+      outputs: ['c', 'r6', 'e', 'd'],
+    })
+  })
+
+  it('AvgPool SAME divides by the real pixels at the border; ExpandDims', async () => {
+    await check({
+      inputs: { x: [1, 5, 6, 3] },
+      consts: { axis: i32([-1], []) },
+      nodes: [
+        { name: 'p', op: 'AvgPool', input: ['x'], attr: { data_format: A.s('NHWC'), ksize: A.ints([1, 3, 3, 1]), strides: A.ints([1, 2, 2, 1]), padding: A.s('SAME') } },
+        { name: 'e', op: 'ExpandDims', input: ['p', 'axis'] },
+      ],
+      outputs: ['e'],
+    })
+  })
+
   it('_FusedMatMul BiasAdd + Relu, and plain BiasAdd', async () => {
     await check({
       inputs: { x: [3, 8] },
