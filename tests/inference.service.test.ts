@@ -129,6 +129,19 @@ describe('InferenceService (1 worker)', () => {
     expect(Array.from(a['softmax_11.tmp_0']!.data)).toEqual(Array.from(b['softmax_11.tmp_0']!.data))
   })
 
+  it('copies a view into a larger buffer at submit (just its bytes, a snapshot), never detaching the larger buffer', async () => {
+    const n = 3 * 48 * 32
+    const ring = new Float32Array(n * 4).fill(0.7)
+    const view = ring.subarray(n, 2 * n)
+    const blocker = svc.submitTask('blocker', '__sleep', { ms: 50 })
+    const queued = svc.raw('ring', REC, { x: { dims: [1, 3, 48, 32], data: view } })
+    ring.fill(-3) // the decoder reuses its ring buffer while the frame waits
+    const [, got] = await Promise.all([blocker, queued])
+    expect(ring.length).toBe(n * 4)
+    const expected = await svc.raw('ring', REC, recFeeds(0.7))
+    expect(Array.from(got['softmax_11.tmp_0']!.data)).toEqual(Array.from(expected['softmax_11.tmp_0']!.data))
+  })
+
   it('drops the oldest waiting frame of a source under a burst; each source’s latest frames are served; memory stays bounded', async () => {
     const dropsBefore = svc.status().dropped
     // The worker holds this while the burst arrives (submits are synchronous, so nothing finishes in between).

@@ -12,7 +12,7 @@ import { getModel, loadRegistry, type ModelRegistry } from '../../../models/regi
 import { defaultModelsDir } from '../../../models/paths.ts'
 import { FairQueue } from './fair-queue.ts'
 import type { ExecutionProvider } from './ort-runner.ts'
-import { transferablesOf, type FromWorker, type JobTimings, type TaskModels, type ToWorker, type WorkerInit } from './protocol.ts'
+import { packPayload, type FromWorker, type JobTimings, type TaskModels, type ToWorker, type WorkerInit } from './protocol.ts'
 import type { DetectFacesOptions } from '../pipelines/face.ts'
 import type { DetectObjectsOptions } from '../pipelines/person.ts'
 import type { ReadPlatesOptions } from '../plates/plate-reader.ts'
@@ -44,8 +44,9 @@ export interface InferenceServiceOptions {
 
 export interface SubmitOptions {
   /**
-   * Move the image's (or feeds') memory to the worker instead of copying it (default true): the
-   * caller's typed arrays are detached afterwards. Pass false to keep using them.
+   * Move the image's (or feeds') memory to the worker instead of copying it (default true): a typed
+   * array that owns its whole buffer is detached once the job is sent. Pass false to keep using it.
+   * A view into a larger buffer is always copied (just its bytes) when submitted.
    */
   transfer?: boolean
 }
@@ -57,7 +58,8 @@ interface Job {
   /** Model label of the task's metrics. */
   model: string
   payload: unknown
-  transfer: boolean
+  /** Buffers moved to the worker with the payload. */
+  transferList: ArrayBuffer[]
   submittedAt: number
   dispatchedAt?: number
   timer?: NodeJS.Timeout
@@ -309,10 +311,11 @@ export class InferenceService implements EdgeModule {
         const job = this.queue.next()!
         slot.job = job
         job.dispatchedAt = performance.now()
-        const msg: ToWorker = { type: 'job', id: job.id, task: job.task, payload: job.payload }
         try {
-          slot.worker.postMessage(msg, job.transfer ? transferablesOf(job.payload) : [])
-          job.payload = undefined // the worker has it now; drop our reference
+          const msg: ToWorker = { type: 'job', id: job.id, task: job.task, payload: job.payload }
+          slot.worker.postMessage(msg, job.transferList)
+          job.payload = undefined // the worker has it now; drop our references
+          job.transferList = []
           job.timer = setTimeout(() => this.timedOut(slot, job), this.opts.config.jobTimeoutMs)
         } catch (err) {
           // Not cloneable (a caller passed something odd): that job's fault only; the slot takes the next.
@@ -399,14 +402,16 @@ export class InferenceService implements EdgeModule {
     if (typeof source !== 'string' || source.length === 0 || source.length > 128) {
       return this.refuse(task, new StoreEdgeError('STORE_EDGE_ERR_BAD_FRAME', 'source must be a non-empty string of at most 128 characters'))
     }
+    // Packed now, not at dispatch: a waiting frame is a snapshot, whatever the caller does with a view it passed.
+    const packed = packPayload(payload, opts.transfer !== false)
     return new Promise<T>((resolve, reject) => {
       const job: Job = {
         id: this.nextId++,
         source,
         task,
         model,
-        payload,
-        transfer: opts.transfer !== false,
+        payload: packed.payload,
+        transferList: packed.transferList,
         submittedAt: performance.now(),
         resolve: resolve as (v: unknown) => void,
         reject,

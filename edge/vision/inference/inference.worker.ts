@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks'
 import { StoreEdgeError } from '../../contracts/errors.ts'
 import { loadRegistry } from '../../../models/registry.ts'
 import { createOrtRunner } from './ort-runner.ts'
-import { transferablesOf, type FromWorker, type JobTimings, type ToWorker, type WireError, type WorkerInit } from './protocol.ts'
+import { packPayload, type FromWorker, type JobTimings, type ToWorker, type WireError, type WorkerInit } from './protocol.ts'
 import { tasks, testTasks, type Task, type TaskContext } from './tasks.ts'
 import type { ModelRunner, Tensor } from './types.ts'
 
@@ -83,8 +83,8 @@ async function main(): Promise<void> {
     try {
       const task = table[msg.task]
       if (!task) throw new StoreEdgeError('STORE_EDGE_ERR_INFERENCE', `unknown task '${msg.task}'`)
-      const value = await task(ctx, msg.payload)
-      post({ type: 'done', id: msg.id, ok: true, value, timings: timings() }, transferablesOf(value))
+      const { payload: value, transferList } = packPayload(await task(ctx, msg.payload), true)
+      post({ type: 'done', id: msg.id, ok: true, value, timings: timings() }, transferList)
     } catch (err) {
       post({ type: 'done', id: msg.id, ok: false, error: wire(err), timings: timings() })
     }

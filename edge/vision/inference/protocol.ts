@@ -53,21 +53,54 @@ export type FromWorker =
   | { type: 'done'; id: number; ok: true; value: unknown; timings: JobTimings }
   | { type: 'done'; id: number; ok: false; error: WireError; timings?: JobTimings }
 
+type View = ArrayBufferView & { buffer: ArrayBufferLike }
+
+/** A compact copy of a view: only its own bytes, in a buffer of its own. */
+function compact(view: View): ArrayBufferView {
+  const buf = (view.buffer as ArrayBuffer).slice(view.byteOffset, view.byteOffset + view.byteLength)
+  if (view instanceof Buffer || view instanceof DataView) return view instanceof DataView ? new DataView(buf) : new Uint8Array(buf)
+  const Ctor = view.constructor as new (b: ArrayBuffer) => ArrayBufferView
+  return new Ctor(buf)
+}
+
 /**
- * The buffers of every typed array in a value that owns its whole buffer (so moving it cannot
- * detach memory the sender shares with something else, like Node's Buffer pool). Each buffer once.
+ * Ready a payload for postMessage. Structured clone copies a typed array's whole underlying buffer,
+ * so a small view into a large buffer (a frame inside a decoder's ring buffer, a pooled Buffer)
+ * would copy all of it: such views are replaced by compact copies. With `transfer`, views that own
+ * their buffer are moved as they are (the caller's array is detached); without it everything is
+ * copied compactly, and the copies are moved. Objects and arrays are copied only where a child changed.
  */
-export function transferablesOf(value: unknown, out: Set<ArrayBuffer> = new Set(), depth = 0): ArrayBuffer[] {
-  if (depth > 6 || value === null || typeof value !== 'object') return [...out]
-  if (ArrayBuffer.isView(value)) {
-    const buf = value.buffer
-    if (buf instanceof ArrayBuffer && value.byteOffset === 0 && value.byteLength === buf.byteLength && buf.byteLength > 0) out.add(buf)
-    return [...out]
+export function packPayload(value: unknown, transfer: boolean): { payload: unknown; transferList: ArrayBuffer[] } {
+  const list = new Set<ArrayBuffer>()
+  const walk = (v: unknown, depth: number): unknown => {
+    if (depth > 6 || v === null || typeof v !== 'object') return v
+    if (ArrayBuffer.isView(v)) {
+      const view = v as View
+      const owns = view.buffer instanceof ArrayBuffer && view.byteOffset === 0 && view.byteLength === view.buffer.byteLength
+      if (transfer && owns) {
+        if (view.byteLength > 0) list.add(view.buffer as ArrayBuffer)
+        return view
+      }
+      const copy = compact(view)
+      if (copy.byteLength > 0) list.add(copy.buffer as ArrayBuffer)
+      return copy
+    }
+    if (Array.isArray(v)) {
+      let changed = false
+      const out = v.map((x) => {
+        const y = walk(x, depth + 1)
+        if (y !== x) changed = true
+        return y
+      })
+      return changed ? out : v
+    }
+    let out: Record<string, unknown> | undefined
+    for (const [k, x] of Object.entries(v)) {
+      const y = walk(x, depth + 1)
+      if (y !== x) (out ??= { ...(v as Record<string, unknown>) })[k] = y
+    }
+    return out ?? v
   }
-  if (Array.isArray(value)) {
-    for (const v of value) transferablesOf(v, out, depth + 1)
-  } else {
-    for (const v of Object.values(value)) transferablesOf(v, out, depth + 1)
-  }
-  return [...out]
+  const payload = walk(value, 0)
+  return { payload, transferList: [...list] }
 }
