@@ -175,7 +175,9 @@ export interface ParityOptions {
   inputs?: Feed[]
 }
 
-export async function parity(manifestOrName: ModelManifest | string, opts: ParityOptions = {}): Promise<ParityResult> {
+/** TF.js vs onnxruntime on the same inputs; the second argument is the options or just the inputs. */
+export async function parity(manifestOrName: ModelManifest | string, optsOrInputs: ParityOptions | Feed[] = {}): Promise<ParityResult> {
+  const opts: ParityOptions = Array.isArray(optsOrInputs) ? { inputs: optsOrInputs } : optsOrInputs
   const m = typeof manifestOrName === 'string' ? getModel(loadRegistry(), manifestOrName).manifest : manifestOrName
   const graph = readTfjsGraph(sourceModelJson(m))
   const onnx = opts.onnx ?? modelPath(m, opts.modelsDir ?? defaultModelsDir())
