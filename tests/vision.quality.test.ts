@@ -41,9 +41,16 @@ const frames = new Map<number, Buffer>()
 // point is roughly the middle of one person (between chest and hips), in frame pixels.
 const VTEST: Record<number, Array<[number, number]>> = {
   0: [[265, 265], [515, 190], [662, 280]],
+  // one far away on the top path (about 33 px tall); one mostly hidden behind the sign, only the legs show
+  100: [[230, 77], [362, 238], [393, 215], [440, 235], [507, 182], [529, 182], [603, 192]],
   200: [[95, 185], [235, 230], [500, 180], [687, 125], [711, 125], [632, 315], [722, 300]],
+  300: [[200, 195], [255, 190], [310, 190], [330, 255], [596, 195], [630, 198]],
   400: [[288, 240], [602, 170], [715, 355]],
+  // two of them overlap (one stands right behind the other at x ≈ 580); a sliver of someone at the right edge is not counted
+  500: [[320, 225], [574, 280], [590, 340], [627, 320]],
   600: [[198, 180], [580, 240], [688, 255], [472, 355], [655, 360], [305, 500]],
+  // the one in red at (413, 180) stands behind another walker
+  700: [[198, 200], [293, 250], [380, 210], [413, 180], [485, 165], [532, 198], [705, 265], [122, 340]],
   790: [[235, 195], [260, 230], [385, 195], [663, 175], [650, 275], [622, 315], [433, 320]],
 }
 
@@ -102,9 +109,9 @@ describe('people (NanoDet-m 416, person class)', () => {
       expect(m.falsePositives, lines.at(-1)).toBeLessThanOrEqual(1)
       expect(Math.abs(dets.length - truth.length), lines.at(-1)).toBeLessThanOrEqual(1)
       for (const d of dets.filter((d) => truth.some((p) => contains(d, p)))) {
-        // a pedestrian here is taller than wide and 40–180 px tall
+        // a pedestrian here is taller than wide and 25–180 px tall
         expect(d.h, fmt(d)).toBeGreaterThan(d.w)
-        expect(d.h).toBeGreaterThan(40)
+        expect(d.h).toBeGreaterThan(25)
         expect(d.h).toBeLessThan(180)
         expect(d.label).toBe('person')
         expect(d.classId).toBe(0)
@@ -114,7 +121,7 @@ describe('people (NanoDet-m 416, person class)', () => {
       truthTotal += truth.length
     }
     console.log(`[vision quality] people on vtest.avi:\n  ${lines.join('\n  ')}\n  recall ${hits}/${truthTotal}, precision ${hits}/${hits + fps}`)
-    // over the 26 people in the five frames: recall and precision at least 90 %
+    // over the 51 people in the nine frames: recall and precision at least 90 % (measured: 48/51 and 48/50)
     expect(hits / truthTotal).toBeGreaterThanOrEqual(0.9)
     expect(hits / (hits + fps)).toBeGreaterThanOrEqual(0.9)
   })
