@@ -257,9 +257,18 @@ describe('InferenceService (1 worker)', () => {
 describe('InferenceService lifecycle', () => {
   it('two workers share the load; stop() rejects what waits and runs, and leaves no threads', async () => {
     const metrics = createMetrics({ defaultMetrics: false })
-    const svc = new InferenceService({ config: visionConfig({ workers: 2, warmup: false }), metrics, log, includeOurManifests: false, testHooks: true })
+    const svc = new InferenceService({ config: visionConfig({ workers: 2, warmup: false, queueDepth: 3 }), metrics, log, includeOurManifests: false, testHooks: true })
     await svc.start()
     expect(svc.threads).toBe(2)
+    // One frame of a source at a time (inFlightPerSource 1): results in frame order, the other worker free for other cameras.
+    const order: number[] = []
+    const same = [1, 2, 3].map((n) => svc.raw('same', REC, recFeeds(n / 10)).then(() => order.push(n)))
+    expect(svc.status().workers.busy).toBe(1)
+    expect(svc.status().queued).toBe(2)
+    const other = svc.raw('other', REC, recFeeds(0))
+    expect(svc.status().workers.busy).toBe(2)
+    await Promise.all([...same, other])
+    expect(order).toEqual([1, 2, 3])
     // Both workers take a job at once.
     const a = outcome(svc.submitTask('a', '__sleep', { ms: 5000 }))
     const b = outcome(svc.submitTask('b', '__sleep', { ms: 5000 }))

@@ -224,6 +224,12 @@ export const EdgeConfigSchema = Type.Object({
         description: 'Execution providers in order of preference; cuda falls back to cpu (logged) where the CUDA provider is not installed.',
       }),
       queueDepth: Type.Integer({ default: 2, minimum: 1, maximum: 64, description: 'Frames a source (camera) may have waiting; a newer frame drops the oldest (counted in store_edge_inference_dropped_total).' }),
+      inFlightPerSource: Type.Integer({
+        default: 1,
+        minimum: 1,
+        maximum: 64,
+        description: 'Frames of one source processed at once. 1 keeps each camera’s results in frame order and spreads workers across cameras (give a single camera more vision.threads instead); more lets one camera use several workers, results may then finish out of order.',
+      }),
       maxSources: Type.Integer({ default: 64, minimum: 1, maximum: 4096, description: 'Sources with frames waiting at once; a frame from one more source is refused. With queueDepth this bounds the memory of waiting frames.' }),
       maxFrameBytes: Type.Integer({
         default: 32 * 1024 * 1024,

@@ -43,4 +43,18 @@ describe('FairQueue', () => {
     expect(q.size).toBe(0)
     expect(q.push(job('cam4', 1)).accepted).toBe(true)
   })
+
+  it('skips busy sources without losing their turn', () => {
+    const q = new FairQueue<{ source: string; n: number }>(3, 8)
+    q.push(job('a', 1))
+    q.push(job('a', 2))
+    q.push(job('b', 1))
+    q.push(job('c', 1))
+    const busy = new Set(['a'])
+    expect(q.next((s) => busy.has(s))).toEqual(job('b', 1))
+    busy.add('c')
+    expect(q.next((s) => busy.has(s))).toBeUndefined()
+    busy.clear()
+    expect([q.next(), q.next(), q.next()]).toEqual([job('a', 1), job('c', 1), job('a', 2)])
+  })
 })

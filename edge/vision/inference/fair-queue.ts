@@ -50,10 +50,14 @@ export class FairQueue<J extends Sourced> {
     return dropped ? { accepted: true, dropped } : { accepted: true }
   }
 
-  /** The oldest job of the next source in turn. */
-  next(): J | undefined {
-    const source = this.order.shift()
-    if (source === undefined) return undefined
+  /**
+   * The oldest job of the next source in turn, skipping sources for which `busy` says so (they keep
+   * their place at the head of the turn order).
+   */
+  next(busy?: (source: string) => boolean): J | undefined {
+    const i = busy ? this.order.findIndex((s) => !busy(s)) : 0
+    if (i < 0 || i >= this.order.length) return undefined
+    const source = this.order.splice(i, 1)[0]!
     const q = this.bySource.get(source)!
     const job = q.shift()!
     this.count--

@@ -267,7 +267,7 @@ export class InferenceService implements EdgeModule {
         slot.ready = false
         if (this.slots[index] === slot) this.slots[index] = undefined
         const job = slot.job
-        slot.job = undefined
+        this.release(slot)
         if (this.state === 'stopping' || this.state === 'stopped' || this.state === 'failed') {
           if (job) this.fail(job, stoppedError(`the inference service stopped while source '${job.source}' frame ran`))
           settle(stoppedError('stopped during start'))
@@ -280,6 +280,7 @@ export class InferenceService implements EdgeModule {
         this.log.error({ worker: index, code, task: job?.task, source: job?.source }, 'inference worker exited; restarting it')
         if (job) this.fail(job, new StoreEdgeError('STORE_EDGE_ERR_INFERENCE', `worker ${index} died (exit code ${code}) while running task '${job.task}' for source '${job.source}'`))
         this.scheduleRespawn(index)
+        this.pump() // the source it held may go to another worker now
       })
     })
   }
@@ -304,12 +305,31 @@ export class InferenceService implements EdgeModule {
     this.respawnTimers.add(timer)
   }
 
+  private readonly inFlight = new Map<string, number>()
+  private readonly sourceBusy = (source: string) => (this.inFlight.get(source) ?? 0) >= this.opts.config.inFlightPerSource
+
+  private take(slot: Slot, job: Job): void {
+    slot.job = job
+    this.inFlight.set(job.source, (this.inFlight.get(job.source) ?? 0) + 1)
+  }
+
+  /** The slot's job is over (done, failed, timed out, or its worker died). */
+  private release(slot: Slot): void {
+    const job = slot.job
+    if (!job) return
+    slot.job = undefined
+    const n = (this.inFlight.get(job.source) ?? 1) - 1
+    if (n > 0) this.inFlight.set(job.source, n)
+    else this.inFlight.delete(job.source)
+  }
+
   /** Give idle ready workers the next job in turn. */
   private pump(): void {
     for (const slot of this.slots) {
       while (slot && slot.ready && !slot.job && this.queue.size > 0) {
-        const job = this.queue.next()!
-        slot.job = job
+        const job = this.queue.next(this.sourceBusy)
+        if (!job) break
+        this.take(slot, job)
         job.dispatchedAt = performance.now()
         try {
           const msg: ToWorker = { type: 'job', id: job.id, task: job.task, payload: job.payload }
@@ -319,7 +339,7 @@ export class InferenceService implements EdgeModule {
           job.timer = setTimeout(() => this.timedOut(slot, job), this.opts.config.jobTimeoutMs)
         } catch (err) {
           // Not cloneable (a caller passed something odd): that job's fault only; the slot takes the next.
-          slot.job = undefined
+          this.release(slot)
           this.fail(job, new StoreEdgeError('STORE_EDGE_ERR_BAD_FRAME', `cannot send the job to a worker: ${(err as Error).message}`))
         }
       }
@@ -330,19 +350,20 @@ export class InferenceService implements EdgeModule {
   /** A job past vision.jobTimeoutMs: it fails, and its worker (stuck in native code or a loop) is replaced. */
   private timedOut(slot: Slot, job: Job): void {
     if (slot.job !== job) return
-    slot.job = undefined
+    this.release(slot)
     // Out of service now: nothing more is sent to it while it is being terminated.
     slot.ready = false
     this.opts.metrics.inferenceWorkers.dec()
     this.log.error({ worker: slot.index, task: job.task, source: job.source, timeoutMs: this.opts.config.jobTimeoutMs }, 'inference job timed out; replacing its worker')
     this.fail(job, new StoreEdgeError('STORE_EDGE_ERR_INFERENCE', `task '${job.task}' for source '${job.source}' ran longer than vision.jobTimeoutMs (${this.opts.config.jobTimeoutMs} ms); its worker was restarted`))
     void slot.worker.terminate() // 'exit' schedules the replacement
+    this.pump()
   }
 
   private finish(slot: Slot, msg: Extract<FromWorker, { type: 'done' }>): void {
     const job = slot.job
     if (!job || job.id !== msg.id) return
-    slot.job = undefined
+    this.release(slot)
     if (msg.timings) this.observe(job, msg.timings)
     if (msg.ok) {
       clearTimeout(job.timer)
