@@ -164,11 +164,17 @@ export async function readPlates(runner: ModelRunner, models: OcrModels, input: 
     let quad = t.quad
     let { r, plate } = await recog(quad)
     if (!plate && partialPlate(r.text)) {
-      // DB often misses the narrow province character (or the last one) of a small plate: read once
-      // more with the box widened by most of a character on the left and half of one on the right.
-      const wide = widen(quad, 0.9, 0.45)
-      const again = await recog(wide)
-      if (again.plate) ({ r, plate, quad } = { ...again, quad: wide })
+      // The narrow province character (or the last one) of a small plate is the one a box most
+      // often misses. Read again: the first pass's own box when the close look changed it, then
+      // the box widened by most of a character on the left and half of one on the right.
+      const retries = t === coarse ? [widen(quad, 0.9, 0.45)] : [coarse.quad, widen(quad, 0.9, 0.45)]
+      for (const q of retries) {
+        const again = await recog(q)
+        if (again.plate) {
+          ;({ r, plate, quad } = { ...again, quad: q })
+          break
+        }
+      }
     }
     if (plate) {
       const charP = mean(plate.indices.map((i) => r.probs[i] ?? 0))
