@@ -447,6 +447,15 @@ export class InferenceService implements EdgeModule {
     })
   }
 
+  private unknownModel(model: string): StoreEdgeError {
+    try {
+      getModel(this.registry!, model)
+    } catch (err) {
+      return err as StoreEdgeError
+    }
+    return new StoreEdgeError('STORE_EDGE_ERR_MODEL_MANIFEST', `no manifest for model '${model}'`)
+  }
+
   private modelOf(task: string): string {
     const key = TASK_MODEL[task]
     const name = key ? this.opts.config.models[key] : ''
@@ -456,6 +465,8 @@ export class InferenceService implements EdgeModule {
 
   /** Run a registry model on prepared feeds (a user model with their own decoder). */
   raw(source: string, model: string, feeds: Record<string, Tensor>, opts?: SubmitOptions): Promise<Record<string, Tensor>> {
+    // Known models only: the name becomes a metrics label.
+    if (this.registry && !this.registry.has(model)) return this.refuse('raw', this.unknownModel(model))
     const bytes = Object.values(feeds).reduce((n, t) => n + (t?.data?.byteLength ?? 0), 0)
     if (bytes > this.opts.config.maxFrameBytes) {
       return this.refuse('raw', new StoreEdgeError('STORE_EDGE_ERR_BAD_FRAME', `feeds of ${bytes} bytes are larger than vision.maxFrameBytes (${this.opts.config.maxFrameBytes})`))
@@ -467,6 +478,7 @@ export class InferenceService implements EdgeModule {
   /** Prepare an image as the model's manifest says and run it: raw outputs plus the transform back to image pixels. */
   runImage(source: string, model: string, image: ImageInput, size?: { width: number; height: number }, opts?: SubmitOptions): Promise<ImageResult> {
     try {
+      if (this.registry && !this.registry.has(model)) throw this.unknownModel(model)
       checkImage(image, this.opts.config.maxFrameBytes)
     } catch (err) {
       return this.refuse('image', err as StoreEdgeError)
