@@ -1,10 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs'
-import { isAbsolute, join } from 'node:path'
+import { basename, isAbsolute, join } from 'node:path'
 import { Type, type Static } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { StoreEdgeError } from '../../contracts/index.ts'
 import type { ModelManifest } from '../../../models/manifest.ts'
-import { defaultModelsDir, manifestsDir } from '../../../models/paths.ts'
+import { defaultModelsDir, manifestsDir, packageRoot } from '../../../models/paths.ts'
 import { cropImage, decodeImage, prepareImage, toTensor } from '../inference/preprocess.ts'
 import type { Box, ImageInput, ModelRunner, RawImage, Tensor } from '../inference/types.ts'
 import { ctcClasses, ctcGreedy, type CtcResult } from './ctc.ts'
@@ -97,12 +97,19 @@ export interface LabelDirs {
 
 /**
  * The recogniser's CTC classes from its labels file: an absolute path, or a name looked up beside the
- * built models (where the build copies ppocr_keys_v1.txt) and then beside the manifest.
+ * built models (where the build copies ppocr_keys_v1.txt), beside the manifest, then in the source
+ * package the build copied it from (so a worker with another models directory still finds it).
  */
 export function recClasses(m: ModelManifest, dirs: LabelDirs = {}): string[] {
   if (!m.labels) throw new StoreEdgeError('STORE_EDGE_ERR_MODEL_MANIFEST', `model ${m.name}: a ppocr-rec manifest needs "labels" (the dictionary file, e.g. ppocr_keys_v1.txt)`)
   const useSpace = recParams(m).useSpaceChar
-  const candidates = isAbsolute(m.labels) ? [m.labels] : [join(dirs.modelsDir ?? defaultModelsDir(), m.labels), join(dirs.manifestDir ?? manifestsDir(), m.labels)]
+  // Last resort: the file in the installed source package the build copies it from.
+  const fromSource = Object.keys(m.source.files)
+    .filter((rel) => basename(rel) === m.labels)
+    .map((rel) => join(packageRoot(), 'node_modules', m.source.package, rel))
+  const candidates = isAbsolute(m.labels)
+    ? [m.labels]
+    : [join(dirs.modelsDir ?? defaultModelsDir(), m.labels), join(dirs.manifestDir ?? manifestsDir(), m.labels), ...fromSource]
   for (const path of candidates) {
     const key = `${path}|${useSpace}`
     const cached = classCache.get(key)
@@ -112,7 +119,7 @@ export function recClasses(m: ModelManifest, dirs: LabelDirs = {}): string[] {
     classCache.set(key, classes)
     return classes
   }
-  throw new StoreEdgeError('STORE_EDGE_ERR_MODEL_MISSING', `model ${m.name}: labels file ${m.labels} not found (looked at ${candidates.join(', ')}); run \`store-edge models build\``)
+  throw new StoreEdgeError('STORE_EDGE_ERR_MODEL_MISSING', `model ${m.name}: labels file ${m.labels} not found (looked at ${candidates.join(', ')}); check "labels" in its manifest`)
 }
 
 function output(m: ModelManifest, out: Record<string, Tensor>): Tensor {
