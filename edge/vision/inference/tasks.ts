@@ -20,7 +20,6 @@ export interface TaskContext {
 }
 
 // any: each task has its own payload type; the service's typed methods are what build payloads.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Task = (ctx: TaskContext, payload: any) => Promise<unknown>
 
 export interface RawPayload {
