@@ -151,6 +151,22 @@ describe('plates composited onto real photos', () => {
   })
 })
 
+describe('manifest problems', () => {
+  it('bad decoder parameters are STORE_EDGE_ERR_MODEL_MANIFEST naming the model and the field', async () => {
+    const det = { ...models.det, decoder: { thresh: 2, unclip: 1 } }
+    const err = await readPlates(runner, { ...models, det }, (await synthFrame(1)).jpeg).catch((e: unknown) => e)
+    expect(err).toMatchObject({ code: 'STORE_EDGE_ERR_MODEL_MANIFEST' })
+    expect(String((err as Error).message)).toMatch(/ppocr-det.*\/thresh/)
+  })
+
+  it('a dictionary that does not fit the recogniser is STORE_EDGE_ERR_MODEL_MISMATCH with both counts', async () => {
+    const rec = { ...models.rec, decoder: { ...models.rec.decoder, useSpaceChar: false } }
+    const err = await readPlates(runner, { ...models, rec }, (await synthFrame(1)).jpeg).catch((e: unknown) => e)
+    expect(err).toMatchObject({ code: 'STORE_EDGE_ERR_MODEL_MISMATCH' })
+    expect(String((err as Error).message)).toMatch(/ppocr-rec has 6625 classes but its labels give 6624/)
+  })
+})
+
 describe('bad input', () => {
   it('a corrupt image is STORE_EDGE_ERR_BAD_FRAME', async () => {
     const jpeg = (await synthFrame(1)).jpeg
