@@ -45,6 +45,19 @@ describe('face crop and alignment', () => {
     expect(Math.abs(centroid(raw, 100, 50, 100)[1] - centroid(raw, 100, 0, 50)[1] - 20)).toBeLessThan(1)
   })
 
+  it('a face much larger than the model input is cut from a shrunk frame: same picture, small buffers', async () => {
+    const img = blank(1200, 1200)
+    dot(img, 420, 540, 20)
+    dot(img, 780, 660, 20)
+    const face = { x: 100, y: 100, w: 1000, h: 1000, landmarks: [[420, 540], [780, 660]] as Array<[number, number]> }
+    const out = await alignedFace(img, face, { margin: 1, shiftY: 0, align: true }, 100, 100)
+    const [l, r] = [centroid(out, 100, 0, 50), centroid(out, 100, 50, 100)]
+    // eyes 379 px apart in 1000 → 37.9 px in 100, level, about the centre
+    expect(Math.abs(l[1] - r[1])).toBeLessThan(1.5)
+    expect(Math.abs(r[0] - l[0] - Math.hypot(360, 120) / 10)).toBeLessThan(2)
+    expect(Math.abs((l[0] + r[0]) / 2 - 50)).toBeLessThan(1.5)
+  })
+
   it('margin and shift; a face at the corner is padded with black, not refused', async () => {
     const img = blank(100, 100)
     img.data.fill(200)

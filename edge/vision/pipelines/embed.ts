@@ -74,6 +74,18 @@ export async function alignedFace(
 ): Promise<Uint8Array> {
   const { cx, cy, side, angle } = faceCrop(face, p)
   const s = Math.max(2, Math.round(side))
+  const limit = 4 * Math.max(width, height)
+  if (s > limit && Math.min(img.width, img.height) > 8) {
+    // A face far larger than the model input (a close-up in a big frame): shrink the frame first so the
+    // crop buffers stay small (about twice the model input), then cut as usual.
+    const w = Math.max(1, Math.round((img.width * limit) / 2 / s))
+    const h = Math.max(1, Math.round((img.height * limit) / 2 / s))
+    const fx = w / img.width
+    const fy = h / img.height
+    const small: RawImage = { width: w, height: h, channels: 3, data: await resizeRaw(img, w, h) }
+    const scaled = { x: face.x * fx, y: face.y * fy, w: face.w * fx, h: face.h * fy, landmarks: face.landmarks.map(([x, y]) => [x * fx, y * fy] as [number, number]) }
+    return alignedFace(small, scaled, p, width, height)
+  }
   if (Math.abs(angle) < (0.5 * Math.PI) / 180) return resizeRaw(squareRegion(img, cx, cy, s), width, height)
   // A level square of side s turned by `angle` spans s·(|cos|+|sin|) of the source: cut that, shrink it
   // with sharp (proper filtering) until one output pixel is about one region pixel, then sample the
