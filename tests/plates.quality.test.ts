@@ -6,7 +6,8 @@ import { loadRegistry } from '../models/registry.ts'
 import { createOrtRunner, type OrtRunner } from '../edge/vision/inference/ort-runner.ts'
 import type { PlateRead } from '../edge/vision/inference/types.ts'
 import { inConvex, type Point } from '../edge/vision/plates/geometry.ts'
-import { readText, type OcrModels } from '../edge/vision/plates/ocr.ts'
+import { decodeImage } from '../edge/vision/inference/preprocess.ts'
+import { readText, recClasses, recognize, rectifyCrop, type OcrModels } from '../edge/vision/plates/ocr.ts'
 import { readPlates } from '../edge/vision/plates/plate-reader.ts'
 import { assertCjkFont, OPENCV_DOC, signFrame, synthFrame } from './fixtures/plates/synth.ts'
 
@@ -52,6 +53,47 @@ describe('real photographs (opencv-doc)', () => {
     const all = await readPlates(runner, models, img, { includeInvalid: true })
     expect(all.length).toBeGreaterThan(0)
     expect(all.every((r) => r.plate === null)).toBe(true)
+  })
+
+  it('reads a real page of printed text line by line (imageTextN.png: 13 lines)', async () => {
+    const texts = await readText(runner, models, photo('examples/data/imageTextN.png'))
+    const lines = [
+      'technical details are too complex to cover in the book itself.',
+      'In teaching our courses, we have found it useful for the students to attempt a number of',
+      'small implementation projects, which often build on one another, in order to get them used to',
+      'working with real-world images and the challenges that these present. The students are then',
+      'asked to choose an individual topic for each of their small-group, final projects. (Sometimes',
+      'these projects even turn into conference papers!) The exercises at the end of each chapter',
+      'contain numerous suggestions for smaller mid-term projects, as well as more open-ended',
+      'problems whose solutions are still active research topics. Wherever possible, I encourage',
+      'students to try their algorithms on their own personal photographs, since this better motivates',
+      'them, often leads to creative variants on the problems, and better acquaints them with the',
+      'variety and complexity of real-world imagery.',
+      'In formulating and solving computer vision problems, I have often found it useful to draw',
+      'inspiration from three high-level approaches:',
+    ]
+    const found = new Set(texts.map((t) => t.text))
+    const exact = lines.filter((l) => found.has(l)).length
+    console.log(`imageTextN.png: ${exact}/${lines.length} lines exact`)
+    expect(exact).toBeGreaterThanOrEqual(12)
+    // Lines come back in their places: the first line is the top-most.
+    const first = texts.find((t) => t.text === lines[0])!
+    expect(Math.min(...texts.map((t) => centre(t.quad)[1]))).toBeCloseTo(centre(first.quad)[1], 0)
+    expect(await readPlates(runner, models, photo('examples/data/imageTextN.png'))).toEqual([])
+  })
+
+  it('recognises a real cropped word (text_rec_test.png, 66×18 px)', async () => {
+    const img = await decodeImage(photo('opencv4/html/text_rec_test.png'))
+    const crop = rectifyCrop(img, [[0, 0], [img.width, 0], [img.width, img.height], [0, img.height]], 48, 1280)
+    const r = await recognize(runner, models.rec, crop, recClasses(models.rec))
+    expect(r.text).toBe('Welcome')
+    expect(Math.min(...r.probs)).toBeGreaterThan(0.5)
+  })
+
+  it('defocused and motion-blurred real text photos give no plate', async () => {
+    for (const f of ['examples/data/text_motion.jpg', 'examples/data/text_defocus.jpg']) {
+      expect(await readPlates(runner, models, photo(f)), f).toEqual([])
+    }
   })
 
   it('a street photo (motion_original.jpg): the СТОП road sign is found as text, no plate is invented from it or the blurred cars', async () => {
