@@ -8,7 +8,7 @@ import { defaultModelsDir, manifestsDir, packageRoot } from '../../../models/pat
 import { cropImage, decodeImage, prepareImage, toTensor } from '../inference/preprocess.ts'
 import type { Box, ImageInput, ModelRunner, RawImage, Tensor } from '../inference/types.ts'
 import { ctcClasses, ctcGreedy, type CtcResult } from './ctc.ts'
-import { dbBoxes } from './db-postprocess.ts'
+import { dbBoxes, type DbOptions } from './db-postprocess.ts'
 import { quadSize, type Point } from './geometry.ts'
 import { rotate180, warpQuad } from './warp.ts'
 
@@ -149,6 +149,8 @@ export interface DetectOptions {
   region?: Box
   /** Scale the (region of the) image by this factor instead of limiting its longer side (may enlarge). */
   scale?: number
+  /** Override the manifest's DB thresholds for this call. */
+  db?: Partial<DbOptions>
 }
 
 /** DB text detection; quads in source pixels, highest score first. */
@@ -172,7 +174,7 @@ export async function detectText(runner: ModelRunner, det: ModelManifest, img: R
   if (mh !== size.height || mw !== size.width) {
     throw new StoreEdgeError('STORE_EDGE_ERR_INFERENCE', `model ${det.name}: probability map ${mw}x${mh}, expected ${size.width}x${size.height}`)
   }
-  const boxes = dbBoxes(out.data, mw, mh, p)
+  const boxes = dbBoxes(out.data, mw, mh, { ...p, ...opts.db })
   return boxes
     .map((b) => ({
       score: b.score,
