@@ -9,7 +9,7 @@ import { inConvex, type Point } from '../edge/vision/plates/geometry.ts'
 import { decodeImage } from '../edge/vision/inference/preprocess.ts'
 import { readText, recClasses, recognize, rectifyCrop, type OcrModels } from '../edge/vision/plates/ocr.ts'
 import { readPlates } from '../edge/vision/plates/plate-reader.ts'
-import { assertCjkFont, OPENCV_DOC, signFrame, synthFrame } from './fixtures/plates/synth.ts'
+import { assertCjkFont, compositeQuad, OPENCV_DOC, renderPlate, signFrame, synthFrame } from './fixtures/plates/synth.ts'
 
 /**
  * The plate reader on the real PP-OCRv4 models (one intra-op thread, as on an edge box's core).
@@ -181,6 +181,18 @@ describe('plates composited onto real photos', () => {
     }
     expect(withCls).toBeGreaterThanOrEqual(5)
     expect(without).toBeLessThanOrEqual(1)
+  })
+
+  it('reads two plates in one frame, one read each', async () => {
+    const f = await synthFrame(8)
+    const frame = await decodeImage(f.jpeg)
+    const other = f.plate.startsWith('浙') ? '沪AD12345' : '浙B7K392'
+    const img = await renderPlate(other, 200)
+    // Beside the first plate, on the other half of the frame.
+    const x = centre(f.quad)[0] < 640 ? 900 : 150
+    compositeQuad(frame, img, [[x, 560], [x + img.width, 556], [x + img.width, 556 + img.height], [x, 560 + img.height]])
+    const reads = await readPlates(runner, models, frame)
+    expect(reads.map((r) => r.plate).sort()).toEqual([f.plate, other].sort())
   })
 
   it('reads the same plate when told the region to look in', async () => {
