@@ -163,8 +163,9 @@ describe('plates composited onto real photos', () => {
     expect(all.ok / all.n).toBeGreaterThanOrEqual(0.9)
   })
 
-  it('confidence is high on correct reads and a wrong read never outranks them on average', () => {
+  it('confidence of correct reads is high (every one over 0.3, mean over 0.7) and never above 1', () => {
     const good = results.filter((r) => r.read?.plate === r.plate).map((r) => r.read!.confidence)
+    console.log(`plates: confidence of correct reads min ${Math.min(...good).toFixed(3)}, mean ${(good.reduce((a, b) => a + b, 0) / good.length).toFixed(3)}`)
     expect(Math.min(...good)).toBeGreaterThan(0.3)
     expect(good.reduce((a, b) => a + b, 0) / good.length).toBeGreaterThan(0.7)
     for (const r of results) if (r.read) expect(r.read.confidence).toBeLessThanOrEqual(1)
