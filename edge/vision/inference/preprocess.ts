@@ -69,7 +69,11 @@ export function inputSize(spec: InputSpec, size?: { width: number; height: numbe
 }
 
 /**
- * Resize an image to the model input and build the normalised tensor (batch 1).
+ * Resize an image to the model input and build the normalised tensor (batch 1), in one pass in JS:
+ * a box pre-shrink by an integer factor where the image is at least twice the input (so a large
+ * frame is averaged, not aliased, as libvips' shrink does), then bilinear sampling with half-pixel
+ * centres straight into the float tensor, padding written as the normalised pad value. For model-sized
+ * outputs this is 2–4× faster than a sharp resize + extend, whose fixed cost per call is ~3 ms.
  * Returns the tensor and the transform from model pixels back to image pixels.
  */
 export async function prepareImage(
@@ -83,26 +87,121 @@ export async function prepareImage(
   let scaleY = height / img.height
   let padX = 0
   let padY = 0
-  let resized: Buffer
+  let rw = width
+  let rh = height
   if (spec.resize === 'letterbox') {
     const s = Math.min(scaleX, scaleY)
-    const rw = Math.max(1, Math.round(img.width * s))
-    const rh = Math.max(1, Math.round(img.height * s))
+    rw = Math.max(1, Math.min(width, Math.round(img.width * s)))
+    rh = Math.max(1, Math.min(height, Math.round(img.height * s)))
     padX = Math.floor((width - rw) / 2)
     padY = Math.floor((height - rh) / 2)
     scaleX = rw / img.width
     scaleY = rh / img.height
-    const pad = spec.padValue
-    resized = await rawSharp(img)
-      .resize(rw, rh, { fit: 'fill', kernel: 'linear' })
-      .extend({ left: padX, top: padY, right: width - rw - padX, bottom: height - rh - padY, background: { r: pad, g: pad, b: pad } })
-      .raw()
-      .toBuffer()
-  } else {
-    resized = await rawSharp(img).resize(width, height, { fit: 'fill', kernel: 'linear' }).raw().toBuffer()
   }
-  const tensor = toTensor(resized, width, height, spec)
+  const src = boxShrink(img, Math.floor(Math.min(img.width / rw, img.height / rh)))
+  const tensor = resampleToTensor(src, rw, rh, padX, padY, width, height, spec)
   return { tensor, transform: { scaleX, scaleY, padX, padY, width, height, srcWidth: img.width, srcHeight: img.height } }
+}
+
+/** Average k×k blocks (k ≥ 2); the last partial row/column of blocks is dropped (< k pixels). */
+function boxShrink(img: RawImage, k: number): RawImage {
+  if (k < 2) return img
+  const w = Math.floor(img.width / k)
+  const h = Math.floor(img.height / k)
+  const out = new Uint8Array(w * h * 3)
+  const acc = new Uint32Array(w * 3)
+  const inv = 1 / (k * k)
+  const stride = img.width * 3
+  const d = img.data
+  for (let y = 0; y < h; y++) {
+    acc.fill(0)
+    for (let dy = 0; dy < k; dy++) {
+      const row = (y * k + dy) * stride
+      for (let x = 0, a = 0; x < w; x++, a += 3) {
+        let p = row + x * k * 3
+        for (let dx = 0; dx < k; dx++, p += 3) {
+          acc[a] = acc[a]! + d[p]!
+          acc[a + 1] = acc[a + 1]! + d[p + 1]!
+          acc[a + 2] = acc[a + 2]! + d[p + 2]!
+        }
+      }
+    }
+    const o = y * w * 3
+    for (let i = 0; i < w * 3; i++) out[o + i] = Math.round(acc[i]! * inv)
+  }
+  return { width: w, height: h, channels: 3, data: out }
+}
+
+/**
+ * Bilinear resample of `img` to rw×rh (half-pixel centres, edge-clamped), written at (padX, padY)
+ * into a width×height tensor normalised and laid out as `spec` says; the rest is the pad value.
+ */
+function resampleToTensor(img: RawImage, rw: number, rh: number, padX: number, padY: number, width: number, height: number, spec: InputSpec): Tensor {
+  const n = width * height
+  const out = new Float32Array(n * 3)
+  const [s0, s1, s2] = spec.colour === 'rgb' ? [0, 1, 2] : [2, 1, 0]
+  const mean = spec.mean
+  const k = spec.std.map((v) => 1 / v)
+  const nchw = spec.layout === 'NCHW'
+  if (rw !== width || rh !== height) {
+    for (let c = 0; c < 3; c++) {
+      const v = (spec.padValue - mean[c]!) * k[c]!
+      if (nchw) out.fill(v, c * n, (c + 1) * n)
+      else for (let i = c; i < n * 3; i += 3) out[i] = v
+    }
+  }
+  // Per-column source indices and weights, computed once.
+  const fx = img.width / rw
+  const x0s = new Int32Array(rw)
+  const x1s = new Int32Array(rw)
+  const wxs = new Float32Array(rw)
+  for (let x = 0; x < rw; x++) {
+    const sx = Math.min(img.width - 1, Math.max(0, (x + 0.5) * fx - 0.5))
+    const x0 = Math.floor(sx)
+    x0s[x] = x0 * 3
+    x1s[x] = Math.min(img.width - 1, x0 + 1) * 3
+    wxs[x] = sx - x0
+  }
+  const fy = img.height / rh
+  const d = img.data
+  const stride = img.width * 3
+  const m0 = mean[0]!, m1 = mean[1]!, m2 = mean[2]!
+  const k0 = k[0]!, k1 = k[1]!, k2 = k[2]!
+  for (let y = 0; y < rh; y++) {
+    const sy = Math.min(img.height - 1, Math.max(0, (y + 0.5) * fy - 0.5))
+    const y0 = Math.floor(sy)
+    const r0 = y0 * stride
+    const r1 = Math.min(img.height - 1, y0 + 1) * stride
+    const wy = sy - y0
+    const oy = (y + padY) * width + padX
+    for (let x = 0; x < rw; x++) {
+      const a0 = r0 + x0s[x]!
+      const b0 = r0 + x1s[x]!
+      const a1 = r1 + x0s[x]!
+      const b1 = r1 + x1s[x]!
+      const wx = wxs[x]!
+      // Bilinear weights of the four neighbours.
+      const w11 = wx * wy
+      const w10 = wy - w11
+      const w01 = wx - w11
+      const w00 = 1 - wx - wy + w11
+      const p0 = d[a0 + s0]! * w00 + d[b0 + s0]! * w01 + d[a1 + s0]! * w10 + d[b1 + s0]! * w11
+      const p1 = d[a0 + s1]! * w00 + d[b0 + s1]! * w01 + d[a1 + s1]! * w10 + d[b1 + s1]! * w11
+      const p2 = d[a0 + s2]! * w00 + d[b0 + s2]! * w01 + d[a1 + s2]! * w10 + d[b1 + s2]! * w11
+      const o = oy + x
+      if (nchw) {
+        out[o] = (p0 - m0) * k0
+        out[n + o] = (p1 - m1) * k1
+        out[2 * n + o] = (p2 - m2) * k2
+      } else {
+        const q = o * 3
+        out[q] = (p0 - m0) * k0
+        out[q + 1] = (p1 - m1) * k1
+        out[q + 2] = (p2 - m2) * k2
+      }
+    }
+  }
+  return { dims: nchw ? [1, 3, height, width] : [1, height, width, 3], data: out }
 }
 
 /** Interleaved RGB bytes → normalised float tensor in the manifest's colour order and layout. */
