@@ -3,6 +3,7 @@ const benches: Record<string, () => Promise<unknown>> = {
   ingest: () => import('./ingest.bench.ts'),
   uplink: () => import('./uplink.bench.ts'),
   coupons: () => import('./coupons.bench.ts'),
+  models: () => import('./models.bench.ts'),
 }
 
 const name = process.argv[2]
