@@ -7,7 +7,7 @@ import type { ModelManifest, QuantizeSpec } from './manifest.ts'
 import { defaultModelsDir } from './paths.ts'
 import { getModel, loadRegistry, modelPath, verifyModelFile, verifyModelHash, type ModelRegistry, type RegistryEntry } from './registry.ts'
 import { CONVERTER_VERSION, convertTfjsModel } from './convert/convert.ts'
-import { QUANTIZER_VERSION } from './convert/quantize.ts'
+import { QUANTIZER_VERSION, type CalibrationMethod } from './convert/quantize.ts'
 
 /**
  * `store-edge models build`: produce every model's .onnx file from its source package, the same
@@ -288,7 +288,7 @@ async function buildInt8(m: ModelManifest, modelJson: string, q: QuantizeSpec, m
   let ranges
   try {
     const inputs = await calibrationInputs(m, q.calibration, face)
-    const method = q.method === 'percentile' ? { kind: 'percentile' as const, percentile: q.percentile ?? 99.99 } : { kind: 'minmax' as const }
+    const method: CalibrationMethod = q.method === 'percentile' ? { kind: 'percentile', percentile: q.percentile ?? 99.99 } : { kind: q.method }
     ranges = await collectRanges(calibrationModel(graph, plan, m.name), plan.calibrate, m.input.name, inputs, method)
   } finally {
     await closeRunner?.()

@@ -83,7 +83,9 @@ export const QuantizeSpec = Type.Object(
         'Calibration images (opencv-doc): people = 20 vtest.avi frames + 3 photos with people; faces = the face photos; face-crops = the faces the detector finds there, cropped as the embedder does.',
     }),
     detector: Type.Optional(Type.String({ description: 'face-crops: the float face detector that finds the faces (default blazeface).' })),
-    method: Type.Union([Type.Literal('minmax'), Type.Literal('percentile')], { description: 'Activation range: min/max over all images, or a percentile at each end.' }),
+    method: Type.Union([Type.Literal('minmax'), Type.Literal('percentile'), Type.Literal('mse')], {
+      description: 'Activation range: min/max over all images, a percentile at each end, or min/max shrunk (to 0.5 at most) to the least squared quantization error.',
+    }),
     percentile: Type.Optional(Type.Number({ minimum: 90, maximum: 100, description: 'method percentile: e.g. 99.99.' })),
     floatTail: Type.Optional(Type.Boolean({ description: 'Leave the last Convs (the heads) in float.' })),
   },
