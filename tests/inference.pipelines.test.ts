@@ -21,7 +21,7 @@ import { testLogger } from './helpers.ts'
 const HTML = '/usr/share/doc/opencv-doc/opencv4/html'
 const PEOPLE = `${HTML}/demo.jpg`
 const FACES = `${HTML}/227943776_1.jpg`
-const MODELS = ['nanodet', 'blazeface', 'mobilefacenet', 'ppocr-det', 'ppocr-rec']
+const MODELS = ['nanodet-int8', 'blazeface', 'faceres-int8', 'ppocr-det', 'ppocr-rec']
 
 let svc: InferenceService
 let direct: OrtRunner
@@ -50,7 +50,7 @@ describe('pipeline tasks in the worker pool (real models, real images)', () => {
     const pooled = await svc.detectPersons('cam-people', Buffer.from(bytes))
     expect(pooled.length).toBeGreaterThan(0)
     expect(pooled.every((d) => d.classId === 0)).toBe(true)
-    expect(pooled).toEqual(await detectPersons(direct, manifest('nanodet'), bytes))
+    expect(pooled).toEqual(await detectPersons(direct, manifest('nanodet-int8'), bytes))
   })
 
   it('faces and embeddings', async () => {
@@ -59,7 +59,7 @@ describe('pipeline tasks in the worker pool (real models, real images)', () => {
     expect(faces.length).toBeGreaterThan(0)
     expect(faces).toEqual(await detectFaces(direct, manifest('blazeface'), bytes))
     const emb = await svc.embedFace('cam-faces', Buffer.from(bytes), faces[0])
-    const ref = await embedFace(direct, manifest('mobilefacenet'), bytes, faces[0])
+    const ref = await embedFace(direct, manifest('faceres-int8'), bytes, faces[0])
     expect(emb.vector).toBeInstanceOf(Float32Array)
     expect(Array.from(emb.vector)).toEqual(Array.from(ref.vector))
     expect(emb.vector.reduce((s, v) => s + v * v, 0)).toBeCloseTo(1, 4)

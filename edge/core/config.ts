@@ -244,9 +244,15 @@ export const EdgeConfigSchema = Type.Object({
       warmup: Type.Boolean({ default: true, description: 'Run each enabled model once on start, so the first frame does not pay for kernel set-up.' }),
       models: Type.Object(
         {
-          person: Type.String({ default: 'nanodet', description: 'Person (COCO object) detection model; empty: off.' }),
+          person: Type.String({
+            default: 'nanodet-int8',
+            description: 'Person (COCO object) detection model; empty: off. nanodet-int8 (about 2× faster than the float nanodet on one core, same counts on the quality images); nanodet is the float original.',
+          }),
           faceDetect: Type.String({ default: 'blazeface', description: 'Face detection model; empty: off.' }),
-          faceEmbed: Type.String({ default: 'mobilefacenet', description: 'Face embedding model; empty: off.' }),
+          faceEmbed: Type.String({
+            default: 'faceres-int8',
+            description: 'Face embedding model; empty: off. faceres-int8 (int8 FaceRes: separates people like the float faceres, about 2.5× faster); mobilefacenet does not separate different people on the quality images.',
+          }),
           plateDet: Type.String({ default: 'ppocr-det', description: 'Plate text detection model; empty: plates off.' }),
           plateRec: Type.String({ default: 'ppocr-rec', description: 'Plate text recognition model; empty: plates off.' }),
           plateCls: Type.String({ default: '', description: 'Optional text direction classifier for plates (ppocr-cls: reads upside-down plates, one more run per plate); empty: off.' }),
