@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
-import { basename, dirname, join } from 'node:path'
+import { basename, dirname, join, resolve } from 'node:path'
 import { StoreEdgeError } from '../edge/contracts/errors.ts'
 import type { ModelManifest, QuantizeSpec } from './manifest.ts'
 import { defaultModelsDir } from './paths.ts'
@@ -37,6 +37,11 @@ export interface BuildOptions {
   log?: (line: string) => void
   /** Extra manifest directories (a user's models). */
   manifestDirs?: string[]
+  /**
+   * Int8 models: measure the activation ranges on the calibration images again (opencv-doc and
+   * ffmpeg needed) and rewrite the manifest's `quantize.ranges` file, instead of reading it.
+   */
+  recalibrate?: boolean
 }
 
 export interface BuildResult {
@@ -101,9 +106,12 @@ export function checkSource(m: ModelManifest): string {
 }
 
 /** What the output depends on (source file hashes, build and input spec, converter version, name); a change rebuilds. */
-export function inputHash(m: ModelManifest): string {
+export function inputHash(m: ModelManifest, manifestPath?: string): string {
+  const q = m.build.kind === 'tfjs-graph' ? m.build.quantize : undefined
+  const rangesFile = q?.ranges && manifestPath ? resolve(dirname(manifestPath), q.ranges) : undefined
   return sha256(
     JSON.stringify({
+      ...(rangesFile ? { ranges: existsSync(rangesFile) ? sha256(readFileSync(rangesFile)) : null } : {}),
       converter: m.build.kind === 'tfjs-graph' ? CONVERTER_VERSION : null,
       ...(m.build.kind === 'tfjs-graph' && m.build.quantize ? { quantizer: QUANTIZER_VERSION } : {}),
       build: m.build,
@@ -136,11 +144,11 @@ export function writeAtomic(path: string, bytes: Uint8Array | string): void {
   }
 }
 
-function isCached(m: ModelManifest, file: string): boolean {
+function isCached(m: ModelManifest, file: string, manifestPath: string): boolean {
   if (!existsSync(file) || !existsSync(cachePath(file))) return false
   try {
     const rec = JSON.parse(readFileSync(cachePath(file), 'utf8')) as CacheRecord
-    if (rec.inputHash !== inputHash(m) || rec.sha256 !== m.sha256) return false
+    if (rec.inputHash !== inputHash(m, manifestPath) || rec.sha256 !== m.sha256) return false
     return sha256(readFileSync(file)) === m.sha256
   } catch {
     return false
@@ -199,7 +207,7 @@ async function buildOne(m: ModelManifest, manifestPath: string, modelsDir: strin
   }
   progress.stage(m.name, 'source')
   const pkgDir = checkSource(m)
-  if (!opts.force && isCached(m, file)) {
+  if (!opts.force && !opts.recalibrate && isCached(m, file, manifestPath)) {
     progress.stage(m.name, 'cached')
     return result(true)
   }
@@ -216,7 +224,7 @@ async function buildOne(m: ModelManifest, manifestPath: string, modelsDir: strin
       renameSync(tmp, dest)
     }
   } else if (m.build.quantize) {
-    bytes = await buildInt8(m, join(pkgDir, m.build.modelJson), m.build.quantize, modelsDir, opts, progress)
+    bytes = await buildInt8(m, manifestPath, join(pkgDir, m.build.modelJson), m.build.quantize, modelsDir, opts, progress)
   } else {
     progress.stage(m.name, 'convert')
     bytes = convertTfjsModel(join(pkgDir, m.build.modelJson), { name: m.name, opset: m.build.opset }).bytes
@@ -248,32 +256,33 @@ async function buildOne(m: ModelManifest, manifestPath: string, modelsDir: strin
           : `If you changed the converter on purpose (and bumped CONVERTER_VERSION), put the new sha256 in ${manifestPath} after checking parity (\`store-edge models build ${m.name} --force\` runs it); otherwise reinstall the sources with \`npm ci\``),
     )
   }
-  const record: CacheRecord = { inputHash: inputHash(m), sha256: actual, converter: CONVERTER_VERSION }
+  const record: CacheRecord = { inputHash: inputHash(m, manifestPath), sha256: actual, converter: CONVERTER_VERSION }
   writeAtomic(cachePath(file), JSON.stringify(record, null, 2) + '\n')
   return result(false, parityMaxAbsDiff)
 }
 
+/** The committed calibration file of an int8 model: the final (rounded) range of every quantized tensor. */
+export interface CalibrationFile {
+  model: string
+  calibration: string
+  method: string
+  ranges: Record<string, [number, number]>
+}
+
 /**
- * Convert, calibrate on real images (onnxruntime on the float graph with the tensors to quantize
- * as extra outputs) and write the QDQ int8 model. Ranges are rounded to a coarse grid so the
- * bytes are the same on every machine.
+ * Measure the activation ranges of an int8 model on its calibration images (onnxruntime on the
+ * float graph with the tensors to quantize as extra outputs), rounded as the build uses them.
  */
-async function buildInt8(m: ModelManifest, modelJson: string, q: QuantizeSpec, modelsDir: string, opts: BuildOptions, progress: Progress): Promise<Uint8Array> {
-  const { readTfjsGraph } = await import('./convert/tfjs-model.ts')
-  const { buildOnnxGraph } = await import('./convert/convert.ts')
-  const { serialize } = await import('./convert/onnx-ir.ts')
-  const { planQuantization, calibrationModel, collectRanges, quantizeGraph } = await import('./convert/quantize.ts')
+export async function calibrateInt8(
+  m: ModelManifest,
+  graph: import('./convert/onnx-ir.ts').OnnxGraph,
+  plan: import('./convert/quantize.ts').QuantPlan,
+  q: QuantizeSpec,
+  modelsDir: string,
+  opts: { manifestDirs?: string[] } = {},
+): Promise<Map<string, [number, number]>> {
+  const { calibrationModel, collectRanges, finalRanges } = await import('./convert/quantize.ts')
   const { calibrationInputs } = await import('./convert/calibrate.ts')
-  progress.stage(m.name, 'convert')
-  let graph
-  try {
-    graph = buildOnnxGraph(readTfjsGraph(modelJson), { name: m.name, opset: m.build.kind === 'tfjs-graph' ? m.build.opset : 13 }).graph
-  } catch (err) {
-    if (err instanceof StoreEdgeError) throw err
-    throw new StoreEdgeError('STORE_EDGE_ERR_MODEL_SOURCE', `model '${m.name}': cannot read ${modelJson}: ${(err as Error).message}; reinstall the source package with \`npm ci\``)
-  }
-  progress.stage(m.name, 'calibrate')
-  const plan = planQuantization(graph, { floatTail: q.floatTail ?? false })
   let face: Parameters<typeof calibrationInputs>[2]
   let closeRunner: (() => Promise<void>) | undefined
   if (q.calibration === 'face-crops') {
@@ -285,18 +294,85 @@ async function buildInt8(m: ModelManifest, modelJson: string, q: QuantizeSpec, m
     closeRunner = () => runner.close()
     face = { runner, detector: getModel(registry, detector).manifest }
   }
-  let ranges
   try {
     const inputs = await calibrationInputs(m, q.calibration, face)
     const method: CalibrationMethod = q.method === 'percentile' ? { kind: 'percentile', percentile: q.percentile ?? 99.99 } : { kind: q.method }
-    ranges = await collectRanges(calibrationModel(graph, plan, m.name), plan.calibrate, m.input.name, inputs, method)
+    return finalRanges(plan, await collectRanges(calibrationModel(graph, plan, m.name), plan.calibrate, m.input.name, inputs, method))
   } finally {
     await closeRunner?.()
+  }
+}
+
+/**
+ * Calibrate a registered int8 model from scratch (images, float model) and return the ranges its
+ * calibration file should hold; the test compares them with the committed file.
+ */
+export async function measureInt8Ranges(name: string, opts: { modelsDir?: string; manifestDirs?: string[] } = {}): Promise<CalibrationFile> {
+  const m = getModel(loadRegistry({ dirs: opts.manifestDirs ?? [] }), name).manifest
+  if (m.build.kind !== 'tfjs-graph' || !m.build.quantize) throw new StoreEdgeError('STORE_EDGE_ERR_MODEL_MANIFEST', `model '${name}' has no quantize build step`)
+  const q = m.build.quantize
+  const { readTfjsGraph } = await import('./convert/tfjs-model.ts')
+  const { buildOnnxGraph } = await import('./convert/convert.ts')
+  const { planQuantization } = await import('./convert/quantize.ts')
+  const graph = buildOnnxGraph(readTfjsGraph(join(checkSource(m), m.build.modelJson)), { name: m.name, opset: m.build.opset }).graph
+  const plan = planQuantization(graph, { floatTail: q.floatTail ?? false })
+  const ranges = await calibrateInt8(m, graph, plan, q, opts.modelsDir ?? defaultModelsDir(), opts)
+  return { model: m.name, calibration: q.calibration, method: q.method, ranges: Object.fromEntries(ranges) }
+}
+
+/**
+ * Convert, take the activation ranges (the committed `quantize.ranges` file, or a calibration on
+ * real images when there is none or `recalibrate` is set) and write the QDQ int8 model. The
+ * ranges are rounded to a coarse grid, so even a fresh calibration gives the same bytes on
+ * another machine.
+ */
+async function buildInt8(
+  m: ModelManifest,
+  manifestPath: string,
+  modelJson: string,
+  q: QuantizeSpec,
+  modelsDir: string,
+  opts: BuildOptions,
+  progress: Progress,
+): Promise<Uint8Array> {
+  const { readTfjsGraph } = await import('./convert/tfjs-model.ts')
+  const { buildOnnxGraph } = await import('./convert/convert.ts')
+  const { serialize } = await import('./convert/onnx-ir.ts')
+  const { planQuantization, quantizeGraph } = await import('./convert/quantize.ts')
+  const opset = m.build.kind === 'tfjs-graph' ? m.build.opset : 13
+  progress.stage(m.name, 'convert')
+  let graph
+  try {
+    graph = buildOnnxGraph(readTfjsGraph(modelJson), { name: m.name, opset }).graph
+  } catch (err) {
+    if (err instanceof StoreEdgeError) throw err
+    throw new StoreEdgeError('STORE_EDGE_ERR_MODEL_SOURCE', `model '${m.name}': cannot read ${modelJson}: ${(err as Error).message}; reinstall the source package with \`npm ci\``)
+  }
+  const plan = planQuantization(graph, { floatTail: q.floatTail ?? false })
+  const rangesFile = q.ranges ? resolve(dirname(manifestPath), q.ranges) : undefined
+  let ranges: Map<string, [number, number]>
+  if (rangesFile && existsSync(rangesFile) && !opts.recalibrate) {
+    const file = JSON.parse(readFileSync(rangesFile, 'utf8')) as CalibrationFile
+    const missing = plan.calibrate.filter((t) => !Array.isArray(file.ranges?.[t]))
+    if (missing.length) {
+      throw new StoreEdgeError(
+        'STORE_EDGE_ERR_MODEL_MANIFEST',
+        `model '${m.name}': the calibration file ${rangesFile} has no range for ${missing.length} tensor(s) (${missing.slice(0, 3).join(', ')}…): it was made for another graph; run \`store-edge models build ${m.name} --recalibrate\` (needs opencv-doc and ffmpeg) and commit the new file and sha256`,
+      )
+    }
+    ranges = new Map(plan.calibrate.map((t) => [t, file.ranges[t]!]))
+  } else {
+    progress.stage(m.name, 'calibrate')
+    ranges = await calibrateInt8(m, graph, plan, q, modelsDir, opts)
+    if (rangesFile && opts.recalibrate) {
+      const file: CalibrationFile = { model: m.name, calibration: q.calibration, method: q.method, ranges: Object.fromEntries(ranges) }
+      writeAtomic(rangesFile, JSON.stringify(file, null, 1) + '\n')
+    }
   }
   progress.stage(m.name, 'quantize')
   quantizeGraph(graph, plan, ranges)
   return serialize(graph, {
-    opset: m.build.kind === 'tfjs-graph' ? m.build.opset : 13,
+    opset,
     graphName: m.name,
     producerVersion: `${CONVERTER_VERSION}+int8-${QUANTIZER_VERSION}`,
     docString: `${m.name}: converted from a TF.js graph model and quantized to int8 (QDQ, ${q.method}, calibration ${q.calibration}) by store-edge`,

@@ -88,6 +88,12 @@ export const QuantizeSpec = Type.Object(
     }),
     percentile: Type.Optional(Type.Number({ minimum: 90, maximum: 100, description: 'method percentile: e.g. 99.99.' })),
     floatTail: Type.Optional(Type.Boolean({ description: 'Leave the last Convs (the heads) in float.' })),
+    ranges: Type.Optional(
+      Type.String({
+        description:
+          'Calibration file (relative to the manifest) holding the measured ranges: the build reads it and needs no images; `models build --recalibrate` measures and rewrites it.',
+      }),
+    ),
   },
   { additionalProperties: false, description: 'Build an int8 model from the float one.' },
 )

@@ -38,13 +38,15 @@ export function registerModelsCommands(program: Command): void {
       .argument('[names...]', 'models to build (same as --only)')
       .option('--only <names>', 'comma-separated model names', list)
       .option('--force', 'rebuild even when the cache says the output is up to date')
-      .option('--no-parity', 'skip the TF.js vs onnxruntime parity check of converted models'),
-  ).action(async (names: string[], o: Common & { only?: string[]; force?: boolean; parity: boolean }) => {
+      .option('--no-parity', 'skip the TF.js vs onnxruntime parity check of converted models')
+      .option('--recalibrate', 'int8 models: measure the activation ranges on the calibration images again (opencv-doc, ffmpeg) and rewrite their calibration files'),
+  ).action(async (names: string[], o: Common & { only?: string[]; force?: boolean; parity: boolean; recalibrate?: boolean }) => {
     const modelsDir = modelsDirOf(o)
     const selected = [...names, ...(o.only ?? [])]
     const results = await buildModels({
       names: selected.length ? selected : undefined,
       force: o.force,
+      recalibrate: o.recalibrate,
       modelsDir,
       progress: true,
       verifyParity: o.parity,

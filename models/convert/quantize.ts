@@ -274,15 +274,30 @@ export function activationParams([lo, hi]: Range): { scale: number; zeroPoint: n
 }
 
 /**
- * Insert the Q/DQ pairs and quantize the Conv weights and biases, in place. `ranges` holds the
- * measured range of every tensor in `plan.calibrate`.
+ * The ranges the model is built from: each measured range made quantizable and rounded
+ * (roundRange, with the Relu/Clip bounds), for every tensor in `plan.calibrate`. This is what
+ * the committed calibration file holds.
  */
-export function quantizeGraph(g: OnnxGraph, plan: QuantPlan, measured: Map<string, Range>): { quantizedConvs: number; qdqPairs: number } {
-  const params = new Map<string, { scale: string; zp: string; scaleValue: number }>()
-  const rangeOf = (t: string): Range => {
+export function finalRanges(plan: QuantPlan, measured: Map<string, Range>): Map<string, Range> {
+  const out = new Map<string, Range>()
+  for (const t of plan.calibrate) {
     const r = measured.get(t)
     if (!r) throw new Error(`no calibration range for ${t}`)
-    return roundRange(r, plan.bounds.get(t))
+    out.set(t, roundRange(r, plan.bounds.get(t)))
+  }
+  return out
+}
+
+/**
+ * Insert the Q/DQ pairs and quantize the Conv weights and biases, in place. `ranges` (finalRanges)
+ * holds the range of every tensor in `plan.calibrate`.
+ */
+export function quantizeGraph(g: OnnxGraph, plan: QuantPlan, ranges: Map<string, Range>): { quantizedConvs: number; qdqPairs: number } {
+  const params = new Map<string, { scale: string; zp: string; scaleValue: number }>()
+  const rangeOf = (t: string): Range => {
+    const r = ranges.get(t)
+    if (!r) throw new Error(`no calibration range for ${t}`)
+    return r
   }
   for (const t of plan.calibrate) {
     const { scale, zeroPoint } = activationParams(rangeOf(t))
