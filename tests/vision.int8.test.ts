@@ -2,14 +2,13 @@ import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import sharp from 'sharp'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ensureModels } from '../models/build.ts'
 import { loadRegistry } from '../models/registry.ts'
 import { createOrtRunner, type OrtRunner } from '../edge/vision/inference/ort-runner.ts'
 import { decodeImage, prepareImage } from '../edge/vision/inference/preprocess.ts'
-import type { Box, FaceDetection, RawImage, Tensor } from '../edge/vision/inference/types.ts'
-import { detectFaces } from '../edge/vision/pipelines/face.ts'
+import type { Box, Tensor } from '../edge/vision/inference/types.ts'
+import { faceVariant, loadFaceSet, similarityStats, type Face } from './support/face-set.ts'
 import { cosine, embedFace, matchThreshold } from '../edge/vision/pipelines/embed.ts'
 import { detectPersons } from '../edge/vision/pipelines/person.ts'
 
@@ -153,60 +152,12 @@ describe('nanodet-int8 raw outputs vs nanodet', () => {
 })
 
 describe('face embeddings (faceres vs faceres-int8)', () => {
-  interface Face {
-    id: string
-    person: string
-    img: RawImage
-    face: FaceDetection
-  }
-  const faces: Face[] = []
-
-  async function add(file: string, id: string, person: (i: number) => string, max = 99) {
-    const img = await decodeImage(readFileSync(file))
-    const found = (await detectFaces(runner, runner.manifest('blazeface'), img, { scoreThreshold: 0.6 })).slice(0, max)
-    found.sort((a, b) => a.y - b.y || a.x - b.x)
-    found.forEach((face, i) => faces.push({ id: found.length > 1 ? `${id}#${i}` : id, person: person(i), img, face }))
-  }
-
+  let faces: Face[] = []
   beforeAll(async () => {
-    // The same faces and identities as tests/vision.quality.test.ts.
-    await add(`${HTML}/227943776_1.jpg`, 'A', () => 'A')
-    await add(`${HTML}/230501201_1.jpg`, 'B', () => 'B')
-    await add(`${HTML}/ab.jpg`, 'C', () => 'C')
-    await add(`${HTML}/ab-1.jpg`, 'D', () => 'D', 1)
-    await add(`${HTML}/julia_facedetect_sample.jpg`, 'E', () => 'E')
-    await add(`${HTML}/example.jpg`, 'F', () => 'F')
-    await add(`${HTML}/facereg.jpg`, 'G', (i) => `G${i}`)
-    await add(`${DATA}/messi5.jpg`, 'M', () => 'M', 1)
-    await add(`${HTML}/3.jpg`, 'T3', (i) => `T3-${i}`)
-    await add(`${HTML}/2.jpg`, 'T2', (i) => `T2-${i}`)
+    faces = await loadFaceSet(runner, runner.manifest('blazeface'))
   }, 60_000)
-
-  async function variant(f: Face, kind: 'flip' | 'shift' | 'brighter' | 'darker'): Promise<{ img: RawImage; face: FaceDetection }> {
-    const { img, face } = f
-    if (kind === 'flip') {
-      const data = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } }).flop().raw().toBuffer()
-      const W = img.width
-      const lm = face.landmarks.map(([x, y]) => [W - x, y] as [number, number])
-      ;[lm[0], lm[1]] = [lm[1]!, lm[0]!]
-      return { img: { ...img, data: new Uint8Array(data) }, face: { ...face, x: W - face.x - face.w, landmarks: lm } }
-    }
-    if (kind === 'shift') {
-      const dx = 0.1 * face.w
-      const dy = -0.1 * face.h
-      return { img, face: { ...face, x: face.x + dx, y: face.y + dy, landmarks: face.landmarks.map(([x, y]) => [x + dx, y + dy]) } }
-    }
-    const k = kind === 'brighter' ? 1.3 : 0.7
-    const data = new Uint8Array(img.data.length)
-    for (let i = 0; i < data.length; i++) data[i] = Math.min(255, Math.round(img.data[i]! * k))
-    return { img: { ...img, data }, face }
-  }
-
-  const stats = (a: number[]) => {
-    const s = [...a].sort((x, y) => x - y)
-    const q = (p: number) => s[Math.min(s.length - 1, Math.floor(p * s.length))]!.toFixed(3)
-    return `n=${s.length} min=${s[0]!.toFixed(3)} p5=${q(0.05)} median=${q(0.5)} p95=${q(0.95)} max=${s.at(-1)!.toFixed(3)}`
-  }
+  const variant = faceVariant
+  const stats = similarityStats
 
   const embeddings = new Map<string, Map<Face, Float32Array>>()
 
