@@ -63,6 +63,16 @@ export const ErrorCodes = {
   STORE_EDGE_ERR_INFERENCE: { status: 500, message: 'inference failed' },
   STORE_EDGE_ERR_INFERENCE_DROPPED: { status: 503, message: 'frame dropped: a newer frame from the same source replaced it in the queue' },
   STORE_EDGE_ERR_INFERENCE_STOPPED: { status: 503, message: 'the inference service is not running' },
+  // cameras
+  STORE_EDGE_ERR_CAMERA_CONFIG: { status: 400, message: 'camera configuration is invalid' },
+  STORE_EDGE_ERR_CAMERA_UNREACHABLE: { status: 502, message: 'camera stream cannot be reached' },
+  STORE_EDGE_ERR_CAMERA_STREAM: { status: 502, message: 'camera stream failed or ended' },
+  STORE_EDGE_ERR_CAMERA_STALLED: { status: 504, message: 'camera stream delivered no frame for too long' },
+  STORE_EDGE_ERR_CAMERA_DECODER: { status: 500, message: 'the video decoder (ffmpeg) is missing or failed to start' },
+  STORE_EDGE_ERR_CAMERA_NOT_FOUND: { status: 404, message: 'no such camera' },
+  STORE_EDGE_ERR_CAMERA_VIEW_OFF: { status: 503, message: 'camera view is not configured on this edge' },
+  STORE_EDGE_ERR_SNAPSHOT_NOT_FOUND: { status: 404, message: 'no such snapshot (snapshots live in memory at the edge and age out)' },
+  STORE_EDGE_ERR_GALLERY: { status: 500, message: 'member face gallery cannot be read (wrong key or tampered file); it starts empty' },
 } as const satisfies Record<string, { status: number; message: string }>
 
 export type ErrorCode = keyof typeof ErrorCodes

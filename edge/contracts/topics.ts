@@ -17,6 +17,8 @@ export const topics = {
   storeEvents: (storeId: string, type: string) => `stores/${storeId}/events/${type}`,
   storeCouponRequests: (storeId: string) => `stores/${storeId}/coupons/requests`,
   storeHealth: (storeId: string) => `stores/${storeId}/health`,
+  /** Retained camera health (CameraHealth). */
+  storeCameraStatus: (storeId: string, camera: string) => `stores/${storeId}/cameras/${camera}/status`,
   storeConfig: (storeId: string, part: 'zones' | 'triggers' | 'members' | 'cameras') =>
     `stores/${storeId}/config/${part}`,
   /** Downlink, not retained: member-app location reports central forwards to the stores they may concern. */

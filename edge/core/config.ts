@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import { Type, type Static, type TSchema, Kind } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { parse as parseYaml } from 'yaml'
-import { StoreEdgeError, ZoneConfig, SensorConfig, layoutProblems } from '../contracts/index.ts'
+import { StoreEdgeError, ZoneConfig, SensorConfig, CameraConfig, layoutProblems } from '../contracts/index.ts'
 
 /**
  * The edge configuration: one schema gives the JSON Schema, the TypeScript type, the defaults and
@@ -66,6 +66,11 @@ export const EdgeConfigSchema = Type.Object({
     {
       host: Type.String({ default: '127.0.0.1', description: 'Address of the local HTTP API.' }),
       port: Type.Integer({ default: 8080, minimum: 0, maximum: 65535, description: 'Port of the local HTTP API (0 = any free port).' }),
+      cameraToken: Type.String({
+        default: '',
+        description: 'Shared secret the gateway sends (x-camera-token) to reach the camera routes (live view, overlay, events, snapshots); empty: those routes answer 503.',
+      }),
+      cameraUnblurred: Type.Boolean({ default: false, description: 'Serve unblurred snapshots when the gateway asks (it checks the viewer’s role and audits each view); false: always blurred.' }),
     },
     { default: {} },
   ),
@@ -259,6 +264,40 @@ export const EdgeConfigSchema = Type.Object({
         },
         { default: {}, description: 'Which registry model serves each task (a manifest name).' },
       ),
+    },
+    { default: {} },
+  ),
+  cameras: Type.Array(CameraConfig, { default: [], description: 'Cameras of the store (the retained downlink stores/{id}/config/cameras replaces this list live).' }),
+  camera: Type.Object(
+    {
+      tracker: Type.Object(
+        {
+          highThresh: Type.Number({ default: 0.5, minimum: 0, maximum: 1, description: 'Detections at or above this score are matched first (ByteTrack stage one).' }),
+          lowThresh: Type.Number({ default: 0.1, minimum: 0, maximum: 1, description: 'Detections between this and highThresh only keep existing tracks alive (stage two, through occlusion).' }),
+          newTrackThresh: Type.Number({ default: 0.6, minimum: 0, maximum: 1, description: 'An unmatched detection at or above this score starts a track.' }),
+          maxLostS: Type.Number({ default: 1.5, minimum: 0.1, description: 'A track unseen this long ends.' }),
+          minHits: Type.Integer({ default: 2, minimum: 1, description: 'Matched frames before a track counts.' }),
+        },
+        { default: {} },
+      ),
+      faces: Type.Object(
+        {
+          minPersonPx: Type.Integer({ default: 80, minimum: 16, description: 'Person boxes shorter than this (detect pixels) are not searched for faces.' }),
+          minFacePx: Type.Integer({ default: 24, minimum: 8, description: 'Faces narrower than this are not embedded.' }),
+          everyNthFrame: Type.Integer({ default: 1, minimum: 1, description: 'Look for faces on every n-th analysed frame.' }),
+          matchThreshold: Type.Number({ default: 0.75, minimum: 0, maximum: 1, description: 'Cosine similarity at or above which a face matches a member of the gallery.' }),
+          margin: Type.Number({ default: 0.05, minimum: 0, maximum: 1, description: 'The best member must beat the second best by this much.' }),
+          minVotes: Type.Integer({ default: 2, minimum: 1, description: 'Matching frames of one track needed to recognise a member.' }),
+          window: Type.Integer({ default: 5, minimum: 1, description: 'Face observations of a track the votes are taken over.' }),
+          cooldownS: Type.Number({ default: 600, minimum: 0, description: 'A member recognised again within this long is not a new arrival.' }),
+          uniqueThreshold: Type.Number({ default: 0.7, minimum: 0, maximum: 1, description: 'Anonymous visitors: a new track this similar to one seen today is a repeat.' }),
+        },
+        { default: {} },
+      ),
+      countOnly: Type.Boolean({ default: false, description: 'Count only: no snapshots, no embeddings of anyone (members are not recognised); tracks and counts only.' }),
+      snapshots: Type.Integer({ default: 200, minimum: 0, maximum: 10_000, description: 'Event snapshots kept in memory (JPEG, never on disk, never sent up); 0: none.' }),
+      occupancyResetAt: Type.String({ default: '04:00', pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$', description: 'Local time the entrance occupancy resets to zero each day.' }),
+      ffmpegPath: Type.String({ default: 'ffmpeg', description: 'The ffmpeg binary that decodes camera streams.' }),
     },
     { default: {} },
   ),

@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { ParkingAggregate } from './marketing.ts'
+import { CameraAggregate } from './vision.ts'
 
 /** Uplink payloads, published under stores/{storeId}/… (see topics.ts). */
 export const SourceAggregate = Type.Object({
@@ -37,6 +38,7 @@ export const MinuteAggregate = Type.Object(
     sources: Type.Array(SourceAggregate),
     zones: Type.Array(ZoneAggregate),
     parking: Type.Optional(ParkingAggregate),
+    cameras: Type.Optional(CameraAggregate),
   },
   { $id: 'MinuteAggregate', description: 'Published every minute on stores/{storeId}/agg.' },
 )
