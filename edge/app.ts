@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
@@ -23,6 +23,11 @@ import { ParkingModule } from './parking/parking.module.ts'
 import { GeofenceModule } from './geofence/geofence.module.ts'
 import { TriggerModule } from './triggers/trigger.module.ts'
 import type { InferenceService } from './vision/inference/inference.service.ts'
+import type { CameraModule } from './vision/camera/camera.module.ts'
+import type { CameraConfig } from './contracts/index.ts'
+import type { PlateRead } from './vision/inference/types.ts'
+import { decodeGateValue } from './sources/decoders/gate.decoder.ts'
+import { GatePlates } from './vision/camera/gate-plates.ts'
 
 export interface EdgeAppOptions {
   config: EdgeConfig
@@ -31,6 +36,8 @@ export interface EdgeAppOptions {
   /** Collect Node's default process metrics (off in tests that build many apps). */
   defaultMetrics?: boolean
 }
+
+const cameraEventIdOf = (camera: string, plate: string, ts: number) => createHash('sha256').update(`${camera}|${plate}|${ts}`).digest('base64url').slice(0, 32)
 
 /** The per-store secret the MAC hashing salts derive from; created once, mode 0600, never sent anywhere. */
 export async function loadPrivacySecret(dataDir: string): Promise<Buffer> {
@@ -76,6 +83,9 @@ export class EdgeApp {
   triggers?: TriggerModule
   /** Present when `vision.enabled`: on-device models in worker threads. */
   vision?: InferenceService
+  /** Present when `vision.enabled`: the store's cameras (footfall, faces, plates) and the security view's hub. */
+  cameras?: CameraModule
+  private readonly gatePlates = new Map<string, GatePlates>()
   private modules: EdgeModule[] = []
   private healthTimer?: NodeJS.Timeout
   readonly moduleStatus = new Map<string, 'up' | 'failed' | 'stopped'>()
@@ -148,6 +158,19 @@ export class EdgeApp {
       // Loaded only when on: onnxruntime, sharp and the worker pool cost nothing to an edge without cameras.
       const { InferenceService } = await import('./vision/inference/inference.service.ts')
       this.vision = new InferenceService({ config: cfg.vision, metrics: this.metrics, log: child('vision') })
+      const { CameraModule } = await import('./vision/camera/camera.module.ts')
+      this.cameras = new CameraModule({
+        cfg,
+        bus: this.bus,
+        metrics: this.metrics,
+        clock: this.clock,
+        log: child('cameras'),
+        publish,
+        vision: this.vision,
+        onPlates: (cam, reads, ts) => this.gatePlatesRead(cam, reads, ts),
+      })
+      const cameras = this.cameras
+      this.downlink.onCameras = (list) => cameras.apply(list)
     }
     this.modules = [
       this.broker,
@@ -162,6 +185,7 @@ export class EdgeApp {
       this.api,
       // Last: loading (and, the first time, building) models takes a while; the API answers meanwhile.
       ...(this.vision ? [this.vision] : []),
+      ...(this.cameras ? [this.cameras] : []),
     ]
 
     for (const m of this.modules) {
@@ -179,12 +203,37 @@ export class EdgeApp {
         }
       }
     }
+    if (this.cameras && this.presence.aggregator) {
+      const cameras = this.cameras
+      this.presence.aggregator.cameraPart = (start) => cameras.minutePart(start)
+    }
     await this.publishHealth()
     // A heartbeat: the retained health stays fresh, and central sees sensors online and uptime over time.
     this.healthTimer = setInterval(() => void this.publishHealth(), cfg.healthIntervalMs)
     this.healthTimer.unref()
     this.log.info({ store: cfg.store.id, mqtt: this.broker.address.mqtt, http: this.api.url }, 'edge started')
     return this
+  }
+
+  /**
+   * A gate camera's plates go into the car park exactly like a parking system's webhook: the same
+   * gate decoder (validation, plate normalisation) and the same ParkingModule.ingest.
+   */
+  private gatePlatesRead(cam: CameraConfig, reads: PlateRead[], ts: number): void {
+    if (!this.parking) return
+    let g = this.gatePlates.get(cam.id)
+    if (!g) this.gatePlates.set(cam.id, (g = new GatePlates({ repeatMs: cam.gate.repeatS * 1000, minConfidence: cam.gate.minConfidence })))
+    const passages = g.observe(reads, ts)
+    if (!passages.length) return
+    const deviceId = `camera-${cam.id}`.slice(0, 63)
+    const result = decodeGateValue(
+      { v: 1, events: passages.map((p) => ({ type: cam.gate.type, plate: p.plate, gate: cam.gate.id, ts: p.ts, confidence: Math.round(p.confidence * 1000) / 1000 })) },
+      { deviceId, hashMac: (s: string) => this.pipeline.hashMacNow(s), now: this.clock.now(), maxSkewMs: this.config.ingest.maxSkewMs, maxBatch: this.config.ingest.maxBatch },
+    )
+    this.parking.ingest(result)
+    for (const p of passages) {
+      this.cameras?.onCameraEvent({ v: 1, id: cameraEventIdOf(cam.id, p.plate, p.ts), storeId: this.config.store.id, camera: cam.id, type: 'plate', ts: p.ts, confidence: Math.min(1, p.confidence) })
+    }
   }
 
   private async publishHealth(): Promise<void> {

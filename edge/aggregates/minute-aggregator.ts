@@ -1,4 +1,4 @@
-import type { MinuteAggregate, ParkingAggregate, PresenceEvent, Sighting, SightingSource, SourceAggregate, ZoneAggregate } from '../contracts/index.ts'
+import type { CameraAggregate, MinuteAggregate, ParkingAggregate, PresenceEvent, Sighting, SightingSource, SourceAggregate, ZoneAggregate } from '../contracts/index.ts'
 import type { VisitClass, VisitEvent } from '../presence/wifi-visits.ts'
 
 /**
@@ -85,6 +85,8 @@ export class MinuteAggregator {
   private closedBefore = -Infinity
   /** Car-park occupancy carried into intervals without gate events; undefined: no car park. */
   private parkingOccupancy: number | undefined
+  /** The cameras' part of each interval (the camera module keeps its own buckets), where the store has cameras. */
+  cameraPart?: (start: number) => CameraAggregate | undefined
 
   constructor(
     private readonly storeId: string,
@@ -251,6 +253,8 @@ export class MinuteAggregator {
       if (p !== undefined) this.parkingOccupancy = p.occupancy
       agg.parking = { arrivals: p?.arrivals ?? 0, departures: p?.departures ?? 0, occupancy: this.parkingOccupancy }
     }
+    const cameras = this.cameraPart?.(start)
+    if (cameras) agg.cameras = cameras
     return agg
   }
 

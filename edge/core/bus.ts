@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events'
 import type { Logger } from './logger.ts'
-import type { CouponRequest, GeofenceEvent, LocationReport, MinuteAggregate, ParkingEvent, PresenceEvent, Rejection, Sighting } from '../contracts/index.ts'
+import type { CameraEvent, FootfallCrossing, CouponRequest, GeofenceEvent, LocationReport, MinuteAggregate, ParkingEvent, PresenceEvent, Rejection, Sighting } from '../contracts/index.ts'
 
 /** Every event modules exchange, with its payload type. One emitX/onX pair per entry. */
 export interface BusEvents {
@@ -17,6 +17,12 @@ export interface BusEvents {
   location: LocationReport
   geofence: GeofenceEvent
   couponRequest: CouponRequest
+  /** A member recognised by face at a camera (opted-in gallery, votes taken). */
+  memberSeen: { memberRef: string; zone: string; camera: string; ts: number; confidence: number }
+  /** A person crossed a counting line. */
+  crossing: FootfallCrossing
+  /** A camera alert or recognition (loitering, overcrowding, member, plate). */
+  cameraEvent: CameraEvent
 }
 
 export type BusEventName = keyof BusEvents
@@ -50,6 +56,9 @@ export class EventBus {
   emitLocation(p: BusEvents['location']) { this.emit('location', p) }
   emitGeofence(p: BusEvents['geofence']) { this.emit('geofence', p) }
   emitCouponRequest(p: BusEvents['couponRequest']) { this.emit('couponRequest', p) }
+  emitMemberSeen(p: BusEvents['memberSeen']) { this.emit('memberSeen', p) }
+  emitCrossing(p: BusEvents['crossing']) { this.emit('crossing', p) }
+  emitCameraEvent(p: BusEvents['cameraEvent']) { this.emit('cameraEvent', p) }
 }
 
 export class BusSubscriber {
@@ -82,6 +91,9 @@ export class BusSubscriber {
   onLocation(fn: Listener<'location'>) { return this.on('location', fn) }
   onGeofence(fn: Listener<'geofence'>) { return this.on('geofence', fn) }
   onCouponRequest(fn: Listener<'couponRequest'>) { return this.on('couponRequest', fn) }
+  onMemberSeen(fn: Listener<'memberSeen'>) { return this.on('memberSeen', fn) }
+  onCrossing(fn: Listener<'crossing'>) { return this.on('crossing', fn) }
+  onCameraEvent(fn: Listener<'cameraEvent'>) { return this.on('cameraEvent', fn) }
 
   off(): void {
     for (const [event, fn] of this.added.splice(0)) this.ee.off(event, fn)

@@ -199,6 +199,7 @@ export const EdgeConfigSchema = Type.Object({
         },
         { default: {} },
       ),
+      faceStaleS: Type.Number({ default: 15 * 60, minimum: 1, description: 'A stay opened by face recognition ends this long after the member was last recognised (a camera sees arrivals, not departures).' }),
       visitGapS: Type.Number({ default: 30 * 60, minimum: 0, description: 'A store visit (the zones reached, for rules like “left the car park after the cosmetics floor”) ends after this long in no indoor zone and not in the car park.' }),
       maxAccuracyM: Type.Number({ default: 500, exclusiveMinimum: 0, description: 'Location fixes less accurate than this (metres) are rejected.' }),
       maxSpeedMps: Type.Number({ default: 70, exclusiveMinimum: 0, description: 'Location fixes implying a faster move from the last accepted fix (beyond both accuracy circles) are rejected, m/s (70 ≈ 250 km/h).' }),

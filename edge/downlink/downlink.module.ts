@@ -7,10 +7,12 @@ import {
   campaignProblems,
   geofenceProblems,
   layoutProblems,
+  CamerasConfigPayload,
   MembersConfigPayload,
   topics,
   TriggersConfigPayload,
   ZonesConfigPayload,
+  type CameraConfig,
   type ConfigAppliedEvent,
 } from '../contracts/index.ts'
 import type { Clock } from '../core/clock.ts'
@@ -21,14 +23,26 @@ import { MemberIndex } from '../geofence/member-index.ts'
 import type { PresenceModule } from '../presence/presence.module.ts'
 
 /** The parts this edge applies; anything else is answered with an error. */
-const PARTS = ['zones', 'triggers', 'members'] as const
+const PARTS = ['zones', 'triggers', 'members', 'cameras'] as const
 type Part = (typeof PARTS)[number]
-type Payloads = { zones: ZonesConfigPayload; triggers: TriggersConfigPayload; members: MembersConfigPayload }
+type Payloads = { zones: ZonesConfigPayload; triggers: TriggersConfigPayload; members: MembersConfigPayload; cameras: CamerasConfigPayload }
 
 const schemas: { [P in Part]: { schema: TSchema; check: TypeCheck<TSchema> } } = {
   zones: { schema: ZonesConfigPayload, check: TypeCompiler.Compile(ZonesConfigPayload) },
   triggers: { schema: TriggersConfigPayload, check: TypeCompiler.Compile(TriggersConfigPayload) },
   members: { schema: MembersConfigPayload, check: TypeCompiler.Compile(MembersConfigPayload) },
+  cameras: { schema: CamerasConfigPayload, check: TypeCompiler.Compile(CamerasConfigPayload) },
+}
+
+/** Duplicate ids of one list, as `path: problem` lines. */
+function duplicates(ids: string[], base: string, what: string): string[] {
+  const out: string[] = []
+  const seen = new Set<string>()
+  ids.forEach((id, i) => {
+    if (seen.has(id)) out.push(`${base}/${i}/id: duplicate ${what} "${id}"`)
+    seen.add(id)
+  })
+  return out
 }
 
 /** Cross-field problems of each part, as `path: problem` lines. */
@@ -51,6 +65,18 @@ function problemsOf<P extends Part>(part: P, payload: Payloads[P]): string[] {
     dup(p.campaigns.map((c) => c.id), '/campaigns')
     p.geofences.forEach((g, i) => out.push(...geofenceProblems(g, `/geofences/${i}`)))
     p.campaigns.forEach((c, i) => out.push(...campaignProblems(c, undefined, `/campaigns/${i}`)))
+    return out
+  }
+  if (part === 'cameras') {
+    const p = payload as CamerasConfigPayload
+    const out = duplicates(p.cameras.map((c) => c.id), '/cameras', 'camera')
+    p.cameras.forEach((c, i) => {
+      out.push(...duplicates(c.lines.map((l) => l.id), `/cameras/${i}/lines`, 'line'), ...duplicates(c.zones.map((z) => z.id), `/cameras/${i}/zones`, 'zone'))
+      c.lines.forEach((l, j) => {
+        if (l.a.x === l.b.x && l.a.y === l.b.y) out.push(`/cameras/${i}/lines/${j}: a and b are the same point`)
+      })
+      if (c.detect.width % 2 || c.detect.height % 2) out.push(`/cameras/${i}/detect: width and height must be even (the decoder scales to them)`)
+    })
     return out
   }
   const p = payload as MembersConfigPayload
@@ -100,6 +126,9 @@ export class DownlinkModule implements EdgeModule {
   ) {
     this.dir = join(cfg.dataDir, 'downlink')
   }
+
+  /** The camera module's apply (wired by the app): a new camera list from central. */
+  onCameras?: (cameras: CameraConfig[]) => unknown
 
   /** Called after `triggers` or `members` changed; returns the unsubscribe function. */
   onMarketing(fn: (part: 'triggers' | 'members') => void): () => void {
@@ -182,6 +211,12 @@ export class DownlinkModule implements EdgeModule {
       this.cfg.zones = p.zones
       this.cfg.sensors = p.sensors
       if (this.presence.engine) this.presence.reconfigure()
+      return
+    }
+    if (part === 'cameras') {
+      this.cfg.cameras = (payload as CamerasConfigPayload).cameras
+      void Promise.resolve(this.onCameras?.(this.cfg.cameras)).catch((err) => this.log.error({ err }, 'applying cameras failed'))
+      this.log.info({ part, version: payload.version }, 'downlink config applied')
       return
     }
     if (part === 'triggers') this.triggers = payload as TriggersConfigPayload

@@ -335,3 +335,24 @@ describe('trade-area geofences from GPS fixes', () => {
     expect(e.tick(T0 + S)).toEqual([])
   })
 })
+
+describe('GeofenceEngine: members recognised by face', () => {
+  const face = (ts: number, zone = 'entrance') => ({ memberRef: 'm-7', zone, camera: 'door-cam', ts, confidence: 0.9 })
+
+  it('an arrival fires at the recognition, with source face, and no second arrival while the stay lasts', () => {
+    const e = engine()
+    const [arrival, ...rest] = e.onFace(face(T0), T0)
+    expect(rest).toEqual([])
+    expect(arrival).toMatchObject({ type: 'enter', zone: 'entrance', source: 'face', subject: 'member:m-7', memberRef: 'm-7', enteredAt: T0, ts: T0 })
+    expect(e.onFace(face(T0 + 20 * S), T0 + 20 * S).filter((x) => x.type === 'enter')).toEqual([])
+    expect(e.zonesOf('member:m-7')).toEqual(['entrance'])
+  })
+
+  it('the stay ends as stale when the member is no longer seen, and a later recognition is a new arrival', () => {
+    const e = engine({ flapWindowS: 0 })
+    e.onFace(face(T0), T0)
+    const later = tickThrough(e, T0, T0 + 30 * MIN)
+    expect(brief(later)).toContain('exit:entrance')
+    expect(brief(e.onFace(face(T0 + 31 * MIN), T0 + 31 * MIN))).toEqual(['enter:entrance'])
+  })
+})

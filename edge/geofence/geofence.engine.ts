@@ -48,6 +48,8 @@ export interface GeofenceEngineOptions {
   flapWindowS: number
   /** A stay with no news for this long (seconds) ends with a non-explicit exit. */
   staleAfterS: PerKind
+  /** A stay opened by face recognition (no exit signal exists) ends this long (seconds) after the member was last recognised. */
+  faceStaleS: number
   /** A store visit ends after this long (seconds) with the subject in no indoor zone and not in the car park. */
   visitGapS: number
   /** Fixes less accurate than this (metres) are rejected. */
@@ -70,6 +72,7 @@ export const DEFAULT_GEOFENCE_OPTIONS: Omit<GeofenceEngineOptions, 'storeId'> = 
   minDwellS: { indoor: 10, carpark: 0, tradeArea: 0 },
   flapWindowS: 60,
   staleAfterS: { indoor: 12 * 3600, carpark: 24 * 3600, tradeArea: 2 * 3600 },
+  faceStaleS: 15 * 60,
   visitGapS: 30 * 60,
   maxAccuracyM: 500,
   maxSpeedMps: 70,
@@ -249,6 +252,22 @@ export class GeofenceEngine {
   }
 
   /**
+   * A member recognised by face at a camera (votes across frames already taken): an explicit
+   * sighting in `zone`, so the arrival fires at once rather than after the indoor minimum dwell.
+   * Each further recognition keeps the stay alive; it ends as stale like a radio stay.
+   */
+  onFace(e: { memberRef: string; zone: string; camera: string; ts: number; confidence: number }, now: number): GeofenceEvent[] {
+    const s = this.subject(memberSubject(e.memberRef), e.memberRef, now)
+    const out: GeofenceEvent[] = []
+    const holder = `face:${e.camera}`
+    this.open(s, e.zone, 'indoor', 'face', e.ts, holder, e.confidence, out)
+    const stay = s.stays.get(e.zone)
+    if (stay && !stay.confirmed) this.confirm(s, stay, out, e.ts)
+    this.advance(s, now, out)
+    return out
+  }
+
+  /**
    * A member-app location report. Each fix is checked (accuracy, time, order, speed from the last
    * accepted fix), then placed against every trade-area geofence with its accuracy circle:
    * - enter when the whole accuracy circle is inside: signed distance + accuracy < 0
@@ -422,9 +441,9 @@ export class GeofenceEngine {
     }
   }
 
-  private confirm(s: Subject, stay: Stay, out: GeofenceEvent[]): void {
+  private confirm(s: Subject, stay: Stay, out: GeofenceEvent[], at?: number): void {
     stay.confirmed = true
-    const ts = stay.enteredAt + this.minDwellMs(stay.kind)
+    const ts = at ?? stay.enteredAt + this.minDwellMs(stay.kind)
     out.push(this.event(s, stay, 'enter', ts, {}))
     // The visit: opened by arriving in the store or the car park, it collects every zone reached.
     if (!s.visit && inStore(stay.kind)) {
@@ -468,7 +487,7 @@ export class GeofenceEngine {
           out.push(this.event(s, stay, 'dwell', stay.enteredAt + t * 1000, { dwellS: t }))
         }
       }
-      if (now - stay.lastNewsAt >= this.staleMs(stay.kind)) {
+      if (now - stay.lastNewsAt >= (stay.source === 'face' && stay.holders.size === 1 && [...stay.holders][0]!.startsWith('face:') ? this.o.faceStaleS * 1000 : this.staleMs(stay.kind))) {
         // Nothing heard for too long: ended where we last knew of it.
         this.emitExit(s, stay, now, false, (stay.lastNewsAt - stay.enteredAt) / 1000, out)
         continue

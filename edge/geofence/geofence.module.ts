@@ -59,6 +59,7 @@ export class GeofenceModule implements EdgeModule {
       flapWindowS: g.flapWindowS,
       staleAfterS: { ...g.staleAfterS },
       visitGapS: g.visitGapS,
+      faceStaleS: g.faceStaleS,
       maxAccuracyM: g.maxAccuracyM,
       maxSpeedMps: g.maxSpeedMps,
       speedResetAfter: g.speedResetAfter,
@@ -73,6 +74,7 @@ export class GeofenceModule implements EdgeModule {
     this.sub.onPresence((e) => this.out(this.engine.onPresence(e, this.clock.now())))
     this.sub.onParking((e) => this.out(this.engine.onParking(e, this.clock.now(), e.plateValid)))
     this.sub.onLocation((r) => this.location(r))
+    this.sub.onMemberSeen((e) => this.out(this.engine.onFace(e, this.clock.now())))
     this.timer = setInterval(() => this.tick(this.clock.now()), 1000)
     this.timer.unref()
   }

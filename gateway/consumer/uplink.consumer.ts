@@ -4,7 +4,7 @@ import type { GatewayConfig } from '../core/config.ts'
 import type { Logger } from '../core/logger.ts'
 import type { GatewayMetrics } from '../core/metrics.ts'
 import type { GatewayModule } from '../core/module.ts'
-import { aggregateLines, healthLines, parkingLines } from '../tsdb/lines.ts'
+import { aggregateLines, cameraLines, healthLines, parkingLines } from '../tsdb/lines.ts'
 import type { TsdbWriter } from '../tsdb/tsdb.writer.ts'
 import { decodeUplink, isRejection, type Uplink } from './decode.ts'
 import { baseMqttOptions } from './mqtt-options.ts'
@@ -200,7 +200,7 @@ export class UplinkConsumer implements GatewayModule {
       const e = u.event
       return this.inOrder(e.memberRef ?? e.subject, `geofence event ${e.id}`, () => ledger.recordGeofenceEvent(e), done)
     }
-    const lines = u.kind === 'agg' ? [...aggregateLines(u.agg, u.storeId), ...parkingLines(u.agg, u.storeId)] : u.kind === 'health' ? healthLines(u.health, u.storeId) : []
+    const lines = u.kind === 'agg' ? [...aggregateLines(u.agg, u.storeId), ...parkingLines(u.agg, u.storeId), ...cameraLines(u.agg, u.storeId)] : u.kind === 'health' ? healthLines(u.health, u.storeId) : []
     if (lines.length && this.writer) this.writer.enqueue(lines, done)
     else done()
   }

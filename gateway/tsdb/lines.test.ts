@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import type { EdgeHealth, MinuteAggregate } from '../../edge/contracts/index.ts'
-import { aggregateLines, couponLines, healthLines, parkingLines, tagValue } from './lines.ts'
+import { aggregateLines, cameraLines, couponLines, healthLines, parkingLines, tagValue } from './lines.ts'
 
 interface ParsedLine {
   measurement: string
@@ -183,5 +183,42 @@ describe('parkingLines and couponLines', () => {
   it('coupons: every field written (zeros too) so a recount overwrites the whole point', () => {
     const line = couponLines({ minute, campaignId: 'c=1', storeId: 's', requested: 5, issued: 2, holdout: 1, rejected: 2, pushed: 0, dead: 0, redeemed: 0 })
     expect(line).toBe(`coupons,campaign=c\\=1,store=s requested=5i,issued=2i,holdout=1i,rejected=2i,pushed=0i,dead=0i,redeemed=0i ${minute}`)
+  })
+})
+
+describe('cameraLines', () => {
+  const minute = Date.UTC(2024, 4, 17, 9, 31)
+  const base: MinuteAggregate = { v: 1, storeId: 's', minute, sources: [], zones: [] }
+
+  it('writes nothing without cameras', () => {
+    expect(cameraLines(base, 's')).toEqual([])
+  })
+
+  it('footfall per entrance and camera, camera zones beside radio zones, store occupancy, face visitors, camera health', () => {
+    const lines = cameraLines(
+      {
+        ...base,
+        cameras: {
+          footfall: [{ entrance: 'main door', camera: 'cam-1', in: 7, out: 3 }],
+          zones: [
+            { zone: 'tills', camera: 'cam-1', people: 4, peak: 6, dwellCount: 2, dwellP50S: 30.5, dwellP90S: 80, loitering: 1 },
+            { zone: 'aisle', camera: 'cam-1', people: 0, peak: 0, dwellCount: 0, dwellP50S: null, dwellP90S: null, loitering: 0 },
+          ],
+          occupancy: 12,
+          visitors: { unique: 5, repeat: 1 },
+          health: [{ camera: 'cam-1', up: 1, fps: 4.98, lagMs: 180, dropped: 2 }],
+        },
+      },
+      's',
+    ).map(parseLine)
+    expect(lines.find((l) => l.measurement === 'footfall')).toEqual({ measurement: 'footfall', tags: { camera: 'cam-1', entrance: 'main door', store: 's' }, fields: { in: '7i', out: '3i' }, ts: String(minute) })
+    expect(lines.filter((l) => l.measurement === 'occupancy' && l.tags.source === 'camera').map((l) => [l.tags.zone, l.fields.value, l.fields.peak, l.fields.loitering])).toEqual([
+      ['tills', '4i', '6i', '1i'],
+      ['aisle', '0i', '0i', '0i'],
+    ])
+    expect(lines.filter((l) => l.measurement === 'dwell').map((l) => l.fields)).toEqual([{ count: '2i', p50_s: '30.5', p90_s: '80' }])
+    expect(lines.find((l) => l.tags.source === 'lines')?.fields).toEqual({ value: '12i' })
+    expect(lines.find((l) => l.measurement === 'visitors')?.fields).toEqual({ unique: '5i', repeat: '1i' })
+    expect(lines.find((l) => l.measurement === 'edge_health')).toEqual({ measurement: 'edge_health', tags: { camera: 'cam-1', store: 's' }, fields: { up: '1i', fps: '4.98', lag_ms: '180', dropped: '2i' }, ts: String(minute) })
   })
 })

@@ -65,6 +65,41 @@ export function parkingLines(agg: MinuteAggregate, storeId: string): string[] {
   return [`${Measurements.parking},${Tags.store}=${tagValue(storeId)} ${int('arrivals', p.arrivals)},${int('departures', p.departures)},${int('occupancy', p.occupancy)} ${agg.minute}`]
 }
 
+/**
+ * The cameras' minute: footfall in/out per entrance and camera, people per camera zone (source
+ * `camera`, beside the radio occupancy of a zone with the same id), dwell per camera zone, the
+ * entrance occupancy and face-counted visitors of the store, and each camera's health.
+ * VictoriaMetrics names: footfall_in|out{store,entrance,camera}, occupancy_value|peak|loitering{store,zone,camera,source=camera},
+ * dwell_count|p50_s|p90_s{store,zone,camera}, occupancy_value{store,zone=store,source=lines}, visitors_unique|repeat{store,source=face},
+ * edge_health_up|fps|lag_ms|dropped{store,camera}.
+ */
+export function cameraLines(agg: MinuteAggregate, storeId: string): string[] {
+  const c = agg.cameras
+  if (!c) return []
+  const ts = agg.minute
+  const store = `${Tags.store}=${tagValue(storeId)}`
+  const out: string[] = []
+  for (const f of c.footfall) {
+    out.push(`${Measurements.footfall},${Tags.camera}=${tagValue(f.camera)},${Tags.entrance}=${tagValue(f.entrance)},${store} ${int('in', f.in)},${int('out', f.out)} ${ts}`)
+  }
+  for (const z of c.zones) {
+    const tags = `${Tags.camera}=${tagValue(z.camera)},${Tags.source}=camera,${store},${Tags.zone}=${tagValue(z.zone)}`
+    out.push(`${Measurements.occupancy},${tags} ${int('value', z.people)},${int('peak', z.peak)},${int('loitering', z.loitering)} ${ts}`)
+    if (z.dwellCount > 0) {
+      let fields = int('count', z.dwellCount)
+      if (z.dwellP50S !== null) fields += ',' + float('p50_s', z.dwellP50S)
+      if (z.dwellP90S !== null) fields += ',' + float('p90_s', z.dwellP90S)
+      out.push(`${Measurements.dwell},${Tags.camera}=${tagValue(z.camera)},${store},${Tags.zone}=${tagValue(z.zone)} ${fields} ${ts}`)
+    }
+  }
+  if (c.occupancy !== undefined) out.push(`${Measurements.occupancy},${Tags.source}=lines,${store},${Tags.zone}=store ${int('value', c.occupancy)} ${ts}`)
+  if (c.visitors) out.push(`${Measurements.visitors},${Tags.source}=face,${store} ${int('unique', c.visitors.unique)},${int('repeat', c.visitors.repeat)} ${ts}`)
+  for (const h of c.health) {
+    out.push(`${Measurements.edgeHealth},${Tags.camera}=${tagValue(h.camera)},${store} ${int('up', h.up)},${float('fps', h.fps)},${float('lag_ms', h.lagMs)},${int('dropped', h.dropped)} ${ts}`)
+  }
+  return out
+}
+
 /** One minute of one campaign at one store, counted from the ledger (see coupon-stats.ts). */
 export interface CouponMinute {
   minute: number
