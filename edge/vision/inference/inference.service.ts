@@ -14,6 +14,7 @@ import { FairQueue } from './fair-queue.ts'
 import type { ExecutionProvider } from './ort-runner.ts'
 import { packPayload, type FromWorker, type JobTimings, type TaskModels, type ToWorker, type WorkerInit } from './protocol.ts'
 import type { DetectFacesOptions } from '../pipelines/face.ts'
+import type { PersonBox, PersonFace, PersonFacesOptions, PersonFacesPayload } from '../faces/person-faces.ts'
 import type { DetectObjectsOptions } from '../pipelines/person.ts'
 import type { ReadPlatesOptions } from '../plates/plate-reader.ts'
 import type { EmbedPayload, ImagePayload, ImageResult, PipelinePayload, RawPayload } from './tasks.ts'
@@ -520,6 +521,27 @@ export class InferenceService implements EdgeModule {
   embedFace(source: string, image: ImageInput, face?: FaceDetection, submit?: SubmitOptions): Promise<FaceEmbedding> {
     const payload: EmbedPayload = { image, face }
     return this.image(source, 'embed', payload, submit)
+  }
+
+  /**
+   * Faces of tracked people in one raw RGB frame (person boxes with track ids, frame pixels): upper
+   * part of each box tall enough, face detection, quality filter, embedding of the faces that pass.
+   * Boxes, scores, quality and embeddings come back; never pixels.
+   */
+  personFaces(source: string, image: RawImage, persons: PersonBox[], opts?: PersonFacesOptions, submit?: SubmitOptions): Promise<PersonFace[]> {
+    const m = this.opts.config.models
+    const off = m.faceDetect === '' ? 'faceDetect' : m.faceEmbed === '' && opts?.embed !== false ? 'faceEmbed' : undefined
+    try {
+      if (off) throw new StoreEdgeError('STORE_EDGE_ERR_INFERENCE', `task 'personFaces' is off: vision.models.${off} is empty`)
+      if (!isRaw(image)) throw new StoreEdgeError('STORE_EDGE_ERR_BAD_FRAME', 'personFaces takes a raw RGB frame ({ width, height, channels: 3, data })')
+      checkImage(image, this.opts.config.maxFrameBytes)
+    } catch (err) {
+      return this.refuse('personFaces', err as StoreEdgeError)
+    }
+    // Plain numbers only: the boxes may be tracker objects with more fields than the worker needs.
+    const boxes = persons.map(({ trackId, x, y, w, h }) => ({ trackId, x, y, w, h }))
+    const payload: PersonFacesPayload = { image, persons: boxes, opts }
+    return this.submit(source, 'personFaces', payload, m.faceDetect, submit)
   }
 
   /** Licence plates read in a frame. */

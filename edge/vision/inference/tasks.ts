@@ -1,5 +1,6 @@
 import { StoreEdgeError } from '../../contracts/errors.ts'
 import type { ModelManifest } from '../../../models/manifest.ts'
+import { personFaces, type PersonFacesPayload } from '../faces/person-faces.ts'
 import { embedFace } from '../pipelines/embed.ts'
 import { detectFaces, type DetectFacesOptions } from '../pipelines/face.ts'
 import { detectObjects, detectPersons, type DetectObjectsOptions } from '../pipelines/person.ts'
@@ -72,6 +73,13 @@ export const tasks: Record<string, Task> = {
   faces: (ctx, p: PipelinePayload<DetectFacesOptions>) => detectFaces(ctx.runner, ctx.manifest(modelFor(ctx, 'faceDetect', 'faces')), p.image, p.opts),
 
   embed: (ctx, p: EmbedPayload) => embedFace(ctx.runner, ctx.manifest(modelFor(ctx, 'faceEmbed', 'embed')), p.image, p.face),
+
+  /** Faces of tracked people (crop, detect, quality, embed) in one job: the frame crosses the thread once. */
+  personFaces: (ctx, p: PersonFacesPayload) => {
+    const detector = ctx.manifest(modelFor(ctx, 'faceDetect', 'personFaces'))
+    const embedder = p.opts?.embed === false ? undefined : ctx.manifest(modelFor(ctx, 'faceEmbed', 'personFaces'))
+    return personFaces(ctx.runner, { detector, embedder }, p.image, p.persons, p.opts)
+  },
 
   plates: (ctx, p: PipelinePayload<ReadPlatesOptions>) => {
     const det = ctx.manifest(modelFor(ctx, 'plateDet', 'plates'))
