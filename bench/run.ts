@@ -4,6 +4,7 @@ const benches: Record<string, () => Promise<unknown>> = {
   uplink: () => import('./uplink.bench.ts'),
   coupons: () => import('./coupons.bench.ts'),
   models: () => import('./models.bench.ts'),
+  vision: () => import('./vision.bench.ts'),
 }
 
 const name = process.argv[2]

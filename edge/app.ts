@@ -159,7 +159,25 @@ export class EdgeApp {
       const { InferenceService } = await import('./vision/inference/inference.service.ts')
       this.vision = new InferenceService({ config: cfg.vision, metrics: this.metrics, log: child('vision') })
       const { CameraModule } = await import('./vision/camera/camera.module.ts')
+      const { CameraFaces } = await import('./vision/camera/camera-faces.ts')
+      const bus = this.bus
+      const faces = new CameraFaces({
+        cfg,
+        vision: this.vision,
+        log: child('faces'),
+        members: () => this.downlink.members.all(),
+        onMember: (e) => {
+          bus.emitMemberSeen(e)
+          this.cameras?.onCameraEvent({ v: 1, id: cameraEventIdOf(e.camera, e.memberRef, e.ts), storeId: cfg.store.id, camera: e.camera, type: 'member', ts: e.ts, memberRef: e.memberRef, confidence: e.confidence })
+        },
+      })
+      // The gallery follows the members downlink; a face removed there is revoked before the next frame.
+      const downlink = this.downlink
+      downlink.onMarketing((part) => {
+        if (part === 'members') void faces.syncMembers(downlink.members.all()).catch((err) => this.log.error({ err }, 'face gallery sync failed'))
+      })
       this.cameras = new CameraModule({
+        faces,
         cfg,
         bus: this.bus,
         metrics: this.metrics,

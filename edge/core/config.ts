@@ -283,12 +283,12 @@ export const EdgeConfigSchema = Type.Object({
       ),
       faces: Type.Object(
         {
-          minPersonPx: Type.Integer({ default: 80, minimum: 16, description: 'Person boxes shorter than this (detect pixels) are not searched for faces.' }),
-          minFacePx: Type.Integer({ default: 24, minimum: 8, description: 'Faces narrower than this are not embedded.' }),
+          minPersonPx: Type.Integer({ default: 120, minimum: 16, description: 'Person boxes shorter than this (detect pixels) are not searched for faces.' }),
+          minFacePx: Type.Integer({ default: 40, minimum: 8, description: 'Faces narrower than this are not embedded.' }),
           everyNthFrame: Type.Integer({ default: 1, minimum: 1, description: 'Look for faces on every n-th analysed frame.' }),
           matchThreshold: Type.Number({ default: 0.75, minimum: 0, maximum: 1, description: 'Cosine similarity at or above which a face matches a member of the gallery.' }),
           margin: Type.Number({ default: 0.05, minimum: 0, maximum: 1, description: 'The best member must beat the second best by this much.' }),
-          minVotes: Type.Integer({ default: 2, minimum: 1, description: 'Matching frames of one track needed to recognise a member.' }),
+          minVotes: Type.Integer({ default: 3, minimum: 1, description: 'Matching frames of one track needed to recognise a member.' }),
           window: Type.Integer({ default: 5, minimum: 1, description: 'Face observations of a track the votes are taken over.' }),
           cooldownS: Type.Number({ default: 600, minimum: 0, description: 'A member recognised again within this long is not a new arrival.' }),
           uniqueThreshold: Type.Number({ default: 0.7, minimum: 0, maximum: 1, description: 'Anonymous visitors: a new track this similar to one seen today is a repeat.' }),

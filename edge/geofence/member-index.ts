@@ -29,6 +29,11 @@ export class MemberIndex {
     return this.refs.size
   }
 
+  /** Every member, in sync order. */
+  all(): Member[] {
+    return [...this.refs.values()]
+  }
+
   byRef(ref: string): Member | undefined {
     return this.refs.get(ref)
   }

@@ -151,6 +151,15 @@ export const Member = Type.Object(
     plates: Type.Array(Type.String({ maxLength: 16 }), { default: [], description: 'Registered plates, normalised. Only members’ plates are ever stored.' }),
     visits: Type.Integer({ minimum: 0, default: 0, description: 'Recorded visits to this store before this sync.' }),
     lastVisitAt: Type.Optional(Ms('End of the last recorded visit to this store.')),
+    face: Type.Optional(
+      Type.Object(
+        {
+          model: Type.String({ minLength: 1, maxLength: 64, description: 'Embedding model (a registry name, e.g. faceres-int8): the edge uses only embeddings of the model it runs.' }),
+          embeddings: Type.Array(Type.String({ minLength: 8, maxLength: 8192, description: 'L2-normalised float32 little-endian vector, base64.' }), { minItems: 1, maxItems: 10 }),
+        },
+        { additionalProperties: false, description: 'Face gallery entry of a member who opted in to face recognition (absent: not recognised by face). Removing it revokes at once.' },
+      ),
+    ),
   },
   { additionalProperties: false, $id: 'Member' },
 )

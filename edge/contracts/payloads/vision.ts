@@ -22,7 +22,7 @@ export const CountingLineConfig = Type.Object(
     a: NormPoint,
     b: NormPoint,
     extended: Type.Boolean({ default: false, description: 'Count across the whole line through a and b, not only the segment between them.' }),
-    inPoint: Type.Optional(Type.Composite([NormPoint], { description: 'A point on the "in" side (into the store). Absent: the side to the right of a→b in image coordinates (for a line drawn top to bottom, moving toward larger x is in).' })),
+    inPoint: Type.Optional(Type.Composite([NormPoint], { description: 'A point on the "in" side (into the store). Absent: the left-hand side of a→b as drawn on screen (for a line drawn top to bottom, moving toward larger x is in).' })),
     lateCount: Type.Boolean({ default: false, description: 'Count a track once, when it ends, by its net crossing: walking in and back out cancels out.' }),
     activation: Type.Optional(Polygon('Count only crossings whose anchor is inside this polygon (e.g. the doorway, excluding a pavement beyond).')),
     anchor: Type.Union([Type.Literal('feet'), Type.Literal('center')], { default: 'feet', description: 'Point of the person box that must cross: the feet (bottom centre) or the box centre.' }),

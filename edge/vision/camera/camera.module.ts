@@ -9,7 +9,9 @@ import type { EdgeMetrics } from '../../core/metrics.ts'
 import type { EdgeModule, Publish } from '../../core/module.ts'
 import type { InferenceService } from '../inference/inference.service.ts'
 import type { Box, PlateRead } from '../inference/types.ts'
-import { CameraPipeline, type FaceHooks, type PipelineEvents } from './camera-pipeline.ts'
+import { CameraPipeline, type PipelineEvents } from './camera-pipeline.ts'
+import type { CameraFaces } from './camera-faces.ts'
+import { OccupancyCounter } from '../tracking/occupancy.ts'
 import type { CameraEventRecord, CameraHub, CameraInfo, OverlayFrame, Snapshot } from './hub.ts'
 import type { CameraStatus, Frame } from './types.ts'
 
@@ -29,7 +31,7 @@ export interface CameraModuleDeps {
   log: Logger
   publish: Publish
   vision: InferenceService
-  faces?: FaceHooks
+  faces?: CameraFaces
   /** Plates read at a gate camera go into the car park like a parking system's webhook. */
   onPlates?: (cam: CameraConfig, reads: PlateRead[], ts: number) => void
 }
@@ -56,16 +58,20 @@ export class CameraModule implements EdgeModule, CameraHub {
   private readonly reconnectsSeen = new Map<string, number>()
   private healthTimer?: NodeJS.Timeout
   private started = false
+  /** People in the store by the entrance lines: in − out, never negative, reset daily. */
+  readonly occupancy: OccupancyCounter
   /** Applying a downlink while another applies: serialised. */
   private applying: Promise<void> = Promise.resolve()
 
   constructor(private readonly d: CameraModuleDeps) {
     this.configs = d.cfg.cameras
+    this.occupancy = new OccupancyCounter({ timeZone: d.cfg.store.timezone, resetAt: d.cfg.camera.occupancyResetAt }, d.clock.now())
   }
 
   async start(): Promise<void> {
     // The downlink may have restored a newer list from disk since construction.
     this.configs = this.d.cfg.cameras
+    await this.d.faces?.start()
     this.started = true
     for (const c of this.configs) if (c.enabled) this.startPipeline(c)
     this.healthTimer = setInterval(() => this.publishHealth(), 10_000)
@@ -80,6 +86,7 @@ export class CameraModule implements EdgeModule, CameraHub {
     this.pipelines.clear()
     await Promise.all(all.map((p) => p.stop()))
     for (const p of all) await this.publishStatus({ camera: p.id, state: 'offline', ts: this.d.clock.now(), reason: 'edge stopping' })
+    await this.d.faces?.stop()
   }
 
   /** Replace the camera list (the downlink): changed cameras restart, removed ones stop, the rest go on. */
@@ -146,7 +153,10 @@ export class CameraModule implements EdgeModule, CameraHub {
 
   private onCrossing(c: FootfallCrossing): void {
     this.d.metrics.footfall.inc({ camera: c.camera, entrance: c.entrance, dir: c.dir })
-    const b = this.bucket(c.ts)
+    this.occupancy.crossing(c.dir, c.ts)
+    // Bucketed when reported, not when crossed: a late-counted crossing (decided when its track
+    // ended) still lands in an interval not yet sent, so the minute totals always add up to the events.
+    const b = this.bucket(this.d.clock.now())
     const key = `${c.camera}\u0000${c.entrance}`
     const f = b.footfall.get(key) ?? { entrance: c.entrance, camera: c.camera, in: 0, out: 0 }
     f[c.dir]++
@@ -160,7 +170,7 @@ export class CameraModule implements EdgeModule, CameraHub {
   onCameraEvent(e: CameraEvent, frame?: Frame, people: Box[] = [], faces: Box[] = []): void {
     this.d.metrics.cameraEvents.inc({ camera: e.camera, type: e.type })
     if (e.type === 'loitering' && e.zone) {
-      const b = this.bucket(e.ts)
+      const b = this.bucket(this.d.clock.now())
       const key = `${e.camera}\u0000${e.zone}`
       b.loitering.set(key, (b.loitering.get(key) ?? 0) + 1)
     }
@@ -212,6 +222,7 @@ export class CameraModule implements EdgeModule, CameraHub {
 
   /** Every 10 s: metrics from each source's stats, and the retained health refreshed. */
   private publishHealth(): void {
+    this.occupancy.tick(this.d.clock.now())
     for (const p of this.pipelines.values()) {
       const st = p.stats()
       if (!st) continue
@@ -279,7 +290,13 @@ export class CameraModule implements EdgeModule, CameraHub {
       const st = p?.stats()
       health.push({ camera: c.id, up: p?.status.state === 'online' ? 1 : 0, fps: round(st?.fps ?? 0), lagMs: Math.round(st?.lagMs ?? 0), dropped: b.dropped.get(c.id) ?? 0 })
     }
-    return { footfall, zones, health }
+    const out: CameraAggregate = { footfall, zones, health }
+    if (this.configs.some((c) => c.enabled && c.lines.length)) {
+      this.occupancy.tick(start + 60_000)
+      out.occupancy = Math.max(0, Math.round(this.occupancy.value()))
+    }
+    if (this.d.faces && this.configs.some((c) => c.enabled && c.roles.includes('faces'))) out.visitors = this.d.faces.takeMinute()
+    return out
   }
 
   // ── CameraHub ────────────────────────────────────────────────────────────────────────────────

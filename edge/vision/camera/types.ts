@@ -67,7 +67,7 @@ export interface LineSpec {
   b: Point
   /** Count across the infinite line through a and b, not only the segment. */
   extended: boolean
-  /** A point on the "in" side; absent: see counting-line.ts for the default convention. */
+  /** A point on the "in" side; absent: the left-hand side of a→b as drawn on screen (top→bottom: toward larger x). */
   inPoint?: Point
   /** Decide a track's net crossing when it ends, so walking back and forth cancels out. */
   lateCount: boolean

@@ -327,7 +327,7 @@ interface GalleryDoc {
 }
 
 function galleryError(detail: string): StoreEdgeError {
-  return new StoreEdgeError('STORE_EDGE_ERR_INTERNAL', `member gallery: ${detail}`)
+  return new StoreEdgeError('STORE_EDGE_ERR_GALLERY', `member gallery: ${detail}`)
 }
 
 /** MAGIC | iv | tag | ciphertext; the magic is authenticated as associated data. */
