@@ -24,6 +24,7 @@ import { GeofenceModule } from './geofence/geofence.module.ts'
 import { TriggerModule } from './triggers/trigger.module.ts'
 import type { InferenceService } from './vision/inference/inference.service.ts'
 import type { CameraModule } from './vision/camera/camera.module.ts'
+import type { CameraFaces } from './vision/camera/camera-faces.ts'
 import type { CameraConfig } from './contracts/index.ts'
 import type { PlateRead } from './vision/inference/types.ts'
 import { decodeGateValue } from './sources/decoders/gate.decoder.ts'
@@ -85,6 +86,8 @@ export class EdgeApp {
   vision?: InferenceService
   /** Present when `vision.enabled`: the store's cameras (footfall, faces, plates) and the security view's hub. */
   cameras?: CameraModule
+  /** Present when `vision.enabled`: the member face gallery, recognition votes and anonymous unique visitors. */
+  faces?: CameraFaces
   private readonly gatePlates = new Map<string, GatePlates>()
   private modules: EdgeModule[] = []
   private healthTimer?: NodeJS.Timeout
@@ -161,7 +164,7 @@ export class EdgeApp {
       const { CameraModule } = await import('./vision/camera/camera.module.ts')
       const { CameraFaces } = await import('./vision/camera/camera-faces.ts')
       const bus = this.bus
-      const faces = new CameraFaces({
+      const faces = (this.faces = new CameraFaces({
         cfg,
         vision: this.vision,
         log: child('faces'),
@@ -170,7 +173,7 @@ export class EdgeApp {
           bus.emitMemberSeen(e)
           this.cameras?.onCameraEvent({ v: 1, id: cameraEventIdOf(e.camera, e.memberRef, e.ts), storeId: cfg.store.id, camera: e.camera, type: 'member', ts: e.ts, memberRef: e.memberRef, confidence: e.confidence })
         },
-      })
+      }))
       // The gallery follows the members downlink; a face removed there is revoked before the next frame.
       const downlink = this.downlink
       downlink.onMarketing((part) => {

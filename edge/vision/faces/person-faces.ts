@@ -62,7 +62,10 @@ export function headRegion(p: Box, frame: { width: number; height: number }, o: 
   const x0 = Math.max(0, Math.floor(p.x - p.w * o.sideMargin))
   const x1 = Math.min(frame.width, Math.ceil(p.x + p.w * (1 + o.sideMargin)))
   const y0 = Math.max(0, Math.floor(p.y))
-  const y1 = Math.min(frame.height, Math.ceil(p.y + p.h * o.upperFraction))
+  // A standing person is 2–3× taller than wide and the head is in the top part; a box barely
+  // taller than wide is a close-up (head and shoulders at a door or counter): search all of it.
+  const fraction = p.h < 1.6 * p.w ? 1 : o.upperFraction
+  const y1 = Math.min(frame.height, Math.ceil(p.y + p.h * fraction))
   if (x1 - x0 < 8 || y1 - y0 < 8) return undefined
   return { x: x0, y: y0, w: x1 - x0, h: y1 - y0 }
 }
