@@ -33,6 +33,7 @@ const ROUTES = [
   { name: 'campaign', pattern: /^\/marketing\/campaigns\/([^/]+)$/, allow: (can) => can('campaigns:read'), load: () => import('./views/marketing-editor.js') },
   { name: 'geofences', pattern: /^\/marketing\/geofences$/, allow: (can) => can('campaigns:read'), load: () => import('./views/marketing-geofences.js') },
   { name: 'admin', pattern: /^\/admin$/, allow: (can) => can('users:read') || can('audit:read'), load: () => import('./views/admin.js') },
+  { name: 'security', pattern: /^\/security(?:\/([^/]+))?$/, allow: (can) => can('cameras:view'), load: () => import('./views/security.js') },
 ]
 
 /** Navigation entries; `active` lists the routes that light each one up. */
@@ -41,6 +42,7 @@ const NAV = [
   // Roles without footfall (marketing, security) get their store list here until their own views ship.
   { testid: 'nav-home', label: 'Stores', href: '#/home', active: ['home'], show: (can) => !can('footfall:read') && can('stores:read') },
   { testid: 'nav-marketing', label: 'Marketing', href: '#/marketing', active: ['marketing', 'campaign', 'geofences'], show: (can) => can('campaigns:read') },
+  { testid: 'nav-security', label: 'Security', href: '#/security', active: ['security'], show: (can) => can('cameras:view') },
   { testid: 'nav-admin', label: 'Admin', href: '#/admin', active: ['admin'], show: (can) => can('users:read') || can('audit:read') },
 ]
 

@@ -9,6 +9,7 @@ import { presenceRoutes } from './routes/presence.ts'
 import { merakiWebhookRoutes } from './routes/meraki.route.ts'
 import { locationRoutes } from './routes/locations.route.ts'
 import { parkingWebhookRoutes } from './routes/parking.route.ts'
+import { cameraRoutes } from './routes/cameras.routes.ts'
 
 /** The edge's local HTTP API: /health, /metrics, /v1/presence, /v1/stats, and the Meraki webhook. */
 export class ApiModule implements EdgeModule {
@@ -72,6 +73,12 @@ export class ApiModule implements EdgeModule {
         onReject: (rejection) => edge.pipeline.rejected(parking.deviceId, 'parking', rejection),
       })
     }
+    // The camera module may start after the API (or restart): the hub is looked up per request.
+    await app.register(cameraRoutes, {
+      hub: () => edge.cameras,
+      token: this.cfg.http.cameraToken,
+      allowUnblurred: this.cfg.http.cameraUnblurred,
+    })
     this.app = app
     const address = await app.listen({ host: this.cfg.http.host, port: this.cfg.http.port })
     this.url = address

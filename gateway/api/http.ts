@@ -20,7 +20,9 @@ import { couponsRoutes } from './routes/coupons.routes.ts'
 import { campaignsRoutes } from './routes/campaigns.routes.ts'
 import { geofencesRoutes } from './routes/geofences.routes.ts'
 import { membersRoutes } from './routes/members.routes.ts'
+import { memberFacesRoutes } from './routes/member-faces.routes.ts'
 import { locationsRoutes } from './routes/locations.routes.ts'
+import { camerasRoutes } from './routes/cameras.routes.ts'
 
 const here = dirname(fileURLToPath(import.meta.url))
 /** /v1 routes that answer without a principal (logout and me report the missing session themselves). */
@@ -111,7 +113,9 @@ export async function buildGatewayHttp(ctx: ApiContext, log: Logger): Promise<Fa
   await app.register(campaignsRoutes(ctx), { prefix: '/v1' })
   await app.register(geofencesRoutes(ctx), { prefix: '/v1' })
   await app.register(membersRoutes(ctx), { prefix: '/v1' })
+  await app.register(memberFacesRoutes(ctx), { prefix: '/v1' })
   await app.register(locationsRoutes(ctx), { prefix: '/v1' })
+  await app.register(camerasRoutes(ctx), { prefix: '/v1' })
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
   const uplot = dirname(createRequire(import.meta.url).resolve('uplot/package.json'))

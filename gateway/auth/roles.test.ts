@@ -24,6 +24,8 @@ const MATRIX: Record<Permission, Record<Role, boolean>> = {
   'coupons:read': { ops: true, marketing: true, security: false, admin: true },
   'coupons:redeem': { ops: true, marketing: false, security: false, admin: true },
   'locations:write': { ops: false, marketing: true, security: false, admin: true },
+  'cameras:view': { ops: false, marketing: false, security: true, admin: true },
+  'cameras:unblur': { ops: false, marketing: false, security: false, admin: true },
 }
 
 describe('permission matrix', () => {

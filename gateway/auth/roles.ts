@@ -25,14 +25,16 @@ export const PERMISSIONS = [
   'coupons:read', // the coupon ledger, its funnel and the live coupon feed
   'coupons:redeem', // redeem a coupon at a till (an ops API token scoped to its store)
   'locations:write', // member-app location reports (the member-app backend's token)
+  'cameras:view', // the security view: camera list, live video and overlay, events, blurred snapshots
+  'cameras:unblur', // an unblurred snapshot (each view is audited; the edge and gateway policies must allow it too)
 ] as const
 export type Permission = (typeof PERMISSIONS)[number]
 
-/** Least privilege: security's own view (cameras) arrives with its issue. */
+/** Least privilege. Unblurred snapshots are admin-only: seeing faces is an exception, and an audited one. */
 const GRANTS: Record<Role, readonly Permission[]> = {
   ops: ['stores:read', 'footfall:read', 'layout:write', 'devices:read', 'coupons:read', 'coupons:redeem'],
   marketing: ['stores:read', 'campaigns:read', 'campaigns:write', 'members:read', 'members:write', 'coupons:read', 'locations:write'],
-  security: ['stores:read', 'devices:read'],
+  security: ['stores:read', 'devices:read', 'cameras:view'],
   admin: PERMISSIONS,
 }
 

@@ -93,6 +93,21 @@ export const GatewayConfigSchema = Type.Object({
     loginBanMs: Type.Integer({ default: 30_000, minimum: 0, description: 'Back-off after too many failed logins.' }),
     demoUsers: Type.Boolean({ default: false, description: 'Create one demo user per role (the demo only; never in production).' }),
   }),
+  cameras: obj({
+    edges: Type.Record(
+      Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,63}$' }),
+      Type.Object(
+        {
+          url: Type.String({ pattern: '^https?://[^\\s]+$', description: "Base URL of the store's edge HTTP API (http.host:http.port of the edge), e.g. http://10.1.2.3:8080." }),
+          token: Type.String({ minLength: 1, description: "The edge's http.cameraToken (sent as x-camera-token)." }),
+        },
+        { additionalProperties: false },
+      ),
+      { default: {}, description: "Where the security view reaches each store's edge: { storeId: { url, token } }. A store not listed has no camera view (503)." },
+    ),
+    allowUnblurred: Type.Boolean({ default: true, description: 'Let roles with cameras:unblur see unblurred snapshots (each view audited; the edge must allow it too, http.cameraUnblurred). false: blurred for everyone.' }),
+    timeoutMs: Type.Integer({ default: 5000, minimum: 100, description: "Timeout of a request to an edge's camera API (list, events, snapshot; WebSocket handshakes)." }),
+  }),
 }, { additionalProperties: false })
 export type GatewayConfig = Static<typeof GatewayConfigSchema>
 
