@@ -115,7 +115,7 @@ describe('camera source over RTSP (GStreamer RTSP server, vtest.avi as H.264)', 
     const dead = camera({ url: `rtsp://127.0.0.1:${deadPort}/cam`, backoff: { initialMs: 100, maxMs: 400 } })
     const missing = camera({ url: rtsp.url('no-such-mount') })
     const notFound = await missing.status((s) => s.state === 'reconnecting')
-    expect(notFound).toMatchObject({ code: 'STORE_EDGE_ERR_CAMERA_NOT_FOUND' })
+    expect(notFound).toMatchObject({ code: 'STORE_EDGE_ERR_CAMERA_STREAM_NOT_FOUND' })
     expect(notFound.reason).toMatch(/404/)
     await good.frames_(15)
     expect(dead.frames).toHaveLength(0)
@@ -147,10 +147,10 @@ describe('camera source over HTTP MJPEG', () => {
     expect(st.fps).toBeLessThan(8)
   })
 
-  it('a wrong path is STORE_EDGE_ERR_CAMERA_NOT_FOUND', async () => {
+  it('a wrong path is STORE_EDGE_ERR_CAMERA_STREAM_NOT_FOUND', async () => {
     const cam = camera({ url: mjpeg.url.replace('video.mjpg', 'nope.mjpg') })
     const s = await cam.status((x) => x.state === 'reconnecting')
-    expect(s.code).toBe('STORE_EDGE_ERR_CAMERA_NOT_FOUND')
+    expect(s.code).toBe('STORE_EDGE_ERR_CAMERA_STREAM_NOT_FOUND')
     expect(s.reason).toMatch(/404/)
   })
 

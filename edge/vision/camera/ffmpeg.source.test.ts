@@ -123,9 +123,9 @@ describe('CameraSource on files', () => {
     expect(statuses.at(-1)!.reason).toMatch(/Invalid data found/)
   })
 
-  it('a missing file: error STORE_EDGE_ERR_CAMERA_NOT_FOUND', async () => {
+  it('a missing file: error STORE_EDGE_ERR_CAMERA_STREAM_NOT_FOUND', async () => {
     const { statuses } = await run({ url: join(dir, 'nope.avi') })
-    expect(statuses.at(-1)).toMatchObject({ state: 'error', code: 'STORE_EDGE_ERR_CAMERA_NOT_FOUND' })
+    expect(statuses.at(-1)).toMatchObject({ state: 'error', code: 'STORE_EDGE_ERR_CAMERA_STREAM_NOT_FOUND' })
     expect(statuses.at(-1)!.reason).toMatch(/file not found.*No such file/)
   })
 
@@ -156,13 +156,13 @@ describe('CameraSource on files', () => {
 
   it('a missing ffmpeg binary is a clear error status, for files and for live sources', async () => {
     const { statuses } = await run({ url: clip, ffmpegPath: join(dir, 'no-ffmpeg') })
-    expect(statuses.at(-1)).toMatchObject({ state: 'error', code: 'STORE_EDGE_ERR_CAMERA_FFMPEG_MISSING' })
+    expect(statuses.at(-1)).toMatchObject({ state: 'error', code: 'STORE_EDGE_ERR_CAMERA_DECODER' })
     expect(statuses.at(-1)!.reason).toMatch(/ffmpeg not found/)
 
     // A live source keeps trying (slowly) so installing ffmpeg heals it; stop() ends that quietly.
     let errors = 0
     const live = await run({ url: 'rtsp://127.0.0.1:9/x', ffmpegPath: join(dir, 'no-ffmpeg'), backoff: { initialMs: 20, maxMs: 40 } }, (s) => s.state === 'error' && ++errors === 3)
-    expect(live.statuses.filter((s) => s.state === 'error').every((s) => s.code === 'STORE_EDGE_ERR_CAMERA_FFMPEG_MISSING')).toBe(true)
+    expect(live.statuses.filter((s) => s.state === 'error').every((s) => s.code === 'STORE_EDGE_ERR_CAMERA_DECODER')).toBe(true)
     await live.source.stop()
     expect(live.statuses.at(-1)).toMatchObject({ state: 'offline', reason: 'stopped' })
     const n = live.statuses.length
@@ -175,10 +175,10 @@ describe('classifyExit', () => {
   // Lines as ffmpeg 5.1 writes them at -loglevel error.
   it.each([
     [['[tcp @ 0x55fde3304580] Connection to tcp://127.0.0.1:1?timeout=0 failed: Connection refused', 'rtsp://127.0.0.1:1/x: Connection refused'], 'STORE_EDGE_ERR_CAMERA_UNREACHABLE'],
-    [['[rtsp @ 0x5576cf21c940] method DESCRIBE failed: 404 Not Found', 'rtsp://127.0.0.1:38731/nope: Server returned 404 Not Found'], 'STORE_EDGE_ERR_CAMERA_NOT_FOUND'],
+    [['[rtsp @ 0x5576cf21c940] method DESCRIBE failed: 404 Not Found', 'rtsp://127.0.0.1:38731/nope: Server returned 404 Not Found'], 'STORE_EDGE_ERR_CAMERA_STREAM_NOT_FOUND'],
     [['[rtsp @ 0x5576cf21c940] method DESCRIBE failed: 401 Unauthorized', 'rtsp://cam/x: Server returned 401 Unauthorized (authorization failed)'], 'STORE_EDGE_ERR_CAMERA_AUTH'],
     [['garbage.avi: Invalid data found when processing input'], 'STORE_EDGE_ERR_CAMERA_BAD_STREAM'],
-    [['something else entirely'], 'STORE_EDGE_ERR_CAMERA_EXITED'],
+    [['something else entirely'], 'STORE_EDGE_ERR_CAMERA_STREAM'],
   ] as const)('%j → %s', (lines, code) => {
     const f = classifyExit(lines, 1, null, 'rtsp')
     expect(f.code).toBe(code)

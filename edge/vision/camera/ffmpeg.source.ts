@@ -24,14 +24,15 @@ import type { CameraState, CameraStats, CameraStatus, Frame } from './types.ts'
  * sourceMs keeps increasing and an outage shows up as a gap of about its length.
  */
 
+/** The `code` of a failing status (edge/contracts/errors.ts). DECODER: ffmpeg missing or not startable; STREAM: ffmpeg exited otherwise. */
 export type CameraErrorCode =
-  | 'STORE_EDGE_ERR_CAMERA_FFMPEG_MISSING'
+  | 'STORE_EDGE_ERR_CAMERA_DECODER'
   | 'STORE_EDGE_ERR_CAMERA_UNREACHABLE'
-  | 'STORE_EDGE_ERR_CAMERA_NOT_FOUND'
+  | 'STORE_EDGE_ERR_CAMERA_STREAM_NOT_FOUND'
   | 'STORE_EDGE_ERR_CAMERA_AUTH'
   | 'STORE_EDGE_ERR_CAMERA_BAD_STREAM'
   | 'STORE_EDGE_ERR_CAMERA_STALLED'
-  | 'STORE_EDGE_ERR_CAMERA_EXITED'
+  | 'STORE_EDGE_ERR_CAMERA_STREAM'
 
 export interface CameraSourceOptions {
   id: string
@@ -88,14 +89,14 @@ export function classifyExit(lines: readonly string[], exitCode: number | null, 
   const said = last ? `: ${last}` : ''
   if (/\b401\b|\b403\b|Unauthorized|Forbidden/i.test(text)) return { code: 'STORE_EDGE_ERR_CAMERA_AUTH', reason: `camera refused the credentials${said}` }
   if (/\b404\b|Not Found|No such file or directory/i.test(text))
-    return { code: 'STORE_EDGE_ERR_CAMERA_NOT_FOUND', reason: kind === 'file' ? `file not found${said}` : `stream not found on the camera${said}` }
+    return { code: 'STORE_EDGE_ERR_CAMERA_STREAM_NOT_FOUND', reason: kind === 'file' ? `file not found${said}` : `stream not found on the camera${said}` }
   if (/Connection refused|No route to host|Network is unreachable|Connection timed out|timed out|Failed to resolve|Name or service not known|Temporary failure in name resolution|Connection reset/i.test(text))
     return { code: 'STORE_EDGE_ERR_CAMERA_UNREACHABLE', reason: `camera unreachable${said}` }
   if (/Invalid data found|could not find codec|does not contain any stream|Output file #0 does not contain|moov atom not found|Invalid argument/i.test(text))
     return { code: 'STORE_EDGE_ERR_CAMERA_BAD_STREAM', reason: `not a readable video stream${said}` }
   const how = signal ? `killed by ${signal}` : `exited with code ${exitCode}`
-  if (exitCode === 0 && !signal) return { code: 'STORE_EDGE_ERR_CAMERA_EXITED', reason: `stream ended (connection closed by the camera)${said}` }
-  return { code: 'STORE_EDGE_ERR_CAMERA_EXITED', reason: `ffmpeg ${how}${said}` }
+  if (exitCode === 0 && !signal) return { code: 'STORE_EDGE_ERR_CAMERA_STREAM', reason: `stream ended (connection closed by the camera)${said}` }
+  return { code: 'STORE_EDGE_ERR_CAMERA_STREAM', reason: `ffmpeg ${how}${said}` }
 }
 
 const FPS_WINDOW_MS = 5_000
@@ -399,14 +400,14 @@ export class CameraSource extends EventEmitter<CameraSourceEvents> {
   }
 
   private spawnFailure(bin: string, err: NodeJS.ErrnoException): Failure {
-    if (err.code === 'ENOENT') return { code: 'STORE_EDGE_ERR_CAMERA_FFMPEG_MISSING', reason: `ffmpeg not found ('${bin}'): install ffmpeg or set ffmpegPath` }
-    return { code: 'STORE_EDGE_ERR_CAMERA_FFMPEG_MISSING', reason: `cannot start ffmpeg ('${bin}'): ${err.message}` }
+    if (err.code === 'ENOENT') return { code: 'STORE_EDGE_ERR_CAMERA_DECODER', reason: `ffmpeg not found ('${bin}'): install ffmpeg or set ffmpegPath` }
+    return { code: 'STORE_EDGE_ERR_CAMERA_DECODER', reason: `cannot start ffmpeg ('${bin}'): ${err.message}` }
   }
 
   /** This connection is over: a file stops here with `error`; a live source retries after a backoff. */
   private failed(f: Failure): void {
     if (!this.running) return
-    const fatal = f.code === 'STORE_EDGE_ERR_CAMERA_FFMPEG_MISSING'
+    const fatal = f.code === 'STORE_EDGE_ERR_CAMERA_DECODER'
     if (this.kind === 'file') {
       this.running = false
       clearInterval(this.stallTimer)
