@@ -78,6 +78,7 @@ export class ApiModule implements EdgeModule {
       hub: () => edge.cameras,
       token: this.cfg.http.cameraToken,
       allowUnblurred: this.cfg.http.cameraUnblurred,
+      ffmpegPath: this.cfg.camera.ffmpegPath,
     })
     this.app = app
     const address = await app.listen({ host: this.cfg.http.host, port: this.cfg.http.port })

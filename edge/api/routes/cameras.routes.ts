@@ -30,6 +30,8 @@ export interface CameraRoutesOptions {
   allowUnblurred: boolean
   /** The restreams to use (tests hold one to watch ffmpeg come and go); default: one owned by this plugin. */
   live?: LiveStreams
+  /** camera.ffmpegPath, for the plugin's own restreams. */
+  ffmpegPath?: string
 }
 
 export const CAMERA_TOKEN_HEADER = 'x-camera-token'
@@ -63,7 +65,7 @@ const OVERLAY_MAX_BUFFERED = 256 * 1024
 const EVENTS_MAX = 500
 
 export const cameraRoutes: FastifyPluginAsync<CameraRoutesOptions> = async (app, opts) => {
-  const live = opts.live ?? new LiveStreams({ source: (id) => opts.hub()?.sourceUrl(id), log: app.log.child({ module: 'live-stream' }) })
+  const live = opts.live ?? new LiveStreams({ source: (id) => opts.hub()?.sourceUrl(id), log: app.log.child({ module: 'live-stream' }), ffmpegPath: opts.ffmpegPath })
   const wss = new WebSocketServer({ noServer: true, maxPayload: 4096 })
 
   /** The token and the hub, the same way for HTTP and upgrades. */
@@ -82,7 +84,7 @@ export const cameraRoutes: FastifyPluginAsync<CameraRoutesOptions> = async (app,
   })
   const hub = (req: object) => hubOf.get(req)!
 
-  app.get('/v1/cameras', { schema: { hide: true } }, async (req) => ({ cameras: hub(req).list() }))
+  app.get('/v1/cameras', async (req) => ({ cameras: hub(req).list() }))
 
   app.get(
     '/v1/cameras/events',
@@ -107,7 +109,7 @@ export const cameraRoutes: FastifyPluginAsync<CameraRoutesOptions> = async (app,
       return reply
         .type('image/jpeg')
         .header('cache-control', 'no-store')
-        .header('x-camera', s.camera)
+        .header('x-camera', encodeURIComponent(s.camera))
         .header('x-snapshot-blurred', blur ? '1' : '0')
         .send(jpeg)
     },

@@ -84,7 +84,8 @@ class Restream {
 
   constructor(
     readonly camera: string,
-    private readonly source: string,
+    /** Read at every (re)start, so a camera whose URL changed live is restarted on its new source. */
+    private readonly source: () => string | undefined,
     private readonly o: Required<Omit<LiveStreamOptions, 'source' | 'log'>>,
     private readonly log: LiveLog,
     private readonly onIdle: (r: Restream) => void,
@@ -110,9 +111,15 @@ class Restream {
   }
 
   private spawn(): void {
+    const source = this.source()
+    if (!source) {
+      // The camera was removed from the configuration while watched.
+      for (const ws of this.viewers) ws.close(1011, 'camera removed')
+      return
+    }
     this.starts++
     this.rest = Buffer.alloc(0)
-    const proc = spawn(this.o.ffmpegPath, restreamArgs(this.source, this.o), { stdio: ['ignore', 'pipe', 'pipe'] })
+    const proc = spawn(this.o.ffmpegPath, restreamArgs(source, this.o), { stdio: ['ignore', 'pipe', 'pipe'] })
     this.proc = proc
     let stderr = ''
     proc.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString('utf8')).slice(-2000)))
@@ -200,9 +207,8 @@ export class LiveStreams {
     if (this.stopped) return false
     let r = this.streams.get(camera)
     if (!r) {
-      const source = this.opts.source(camera)
-      if (!source) return false
-      r = new Restream(camera, source, this.o, this.opts.log, (idle) => {
+      if (!this.opts.source(camera)) return false
+      r = new Restream(camera, () => this.opts.source(camera), this.o, this.opts.log, (idle) => {
         if (this.streams.get(camera) === idle) this.streams.delete(camera)
         void idle.stopProcess()
       })

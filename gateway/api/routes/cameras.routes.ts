@@ -152,7 +152,7 @@ export function camerasRoutes(ctx: ApiContext) {
         // written before the image leaves, so a view that cannot be audited does not happen.
         const blurred = res.headers.get('x-snapshot-blurred') !== '0'
         if (!blurred) {
-          const camera = res.headers.get('x-camera') ?? undefined
+          const camera = decodeURIComponent(res.headers.get('x-camera') ?? '') || undefined
           await audit(ctx, req, 'camera.snapshot.unblurred', { target: `snapshot:${id}`, storeId, detail: { camera, snapshot: id } })
         }
         return reply.type('image/jpeg').header('cache-control', 'private, no-store').header('x-snapshot-blurred', blurred ? '1' : '0').send(jpeg)
@@ -219,7 +219,16 @@ export function camerasRoutes(ctx: ApiContext) {
       const edge = cfg.edges[storeId]
       if (!edge) return refuse(socket, 503, local('STORE_EDGE_ERR_CAMERA_VIEW_OFF', `no camera edge configured for store ${storeId}`).body)
 
-      const target = new URL(`/v1/cameras/${rawCamera}/${kind}`, edge.url)
+      let camera: string
+      try {
+        camera = decodeURIComponent(rawCamera)
+      } catch {
+        camera = ''
+      }
+      // Re-encoded from the decoded id, and never a dot segment: URL resolution would turn
+      // `..` (or `%2e%2e`) into another path at the edge, sent with the edge token.
+      if (!camera || camera === '.' || camera === '..') return refuse(socket, 404, { error: { code: 'STORE_EDGE_ERR_NOT_FOUND', message: 'no such camera' } })
+      const target = new URL(`/v1/cameras/${encodeURIComponent(camera)}/${kind}`, edge.url)
       target.protocol = target.protocol === 'https:' ? 'wss:' : 'ws:'
       const upstream = new WebSocket(target, { headers: { 'x-camera-token': edge.token }, handshakeTimeout: cfg.timeoutMs, perMessageDeflate: false })
       let settled = false
