@@ -91,7 +91,7 @@ describe.each(engines)('gateway data on $name', (engine) => {
       const tables = await db.query<{ t: string }>(
         `select table_name as t from information_schema.tables where table_schema = 'public' order by 1`,
       )
-      expect(tables.map((r) => r.t)).toEqual(['api_tokens', 'audit_log', 'campaign_versions', 'campaigns', 'config_pushes', 'coupon_budgets', 'coupon_outbox', 'coupon_signing_keys', 'coupons', 'devices', 'geofence_events', 'geofences', 'member_beacons', 'member_plates', 'member_visits', 'members', 'schema_migrations', 'sessions', 'stores', 'users'])
+      expect(tables.map((r) => r.t)).toEqual(['api_tokens', 'audit_log', 'campaign_versions', 'campaigns', 'config_pushes', 'coupon_budgets', 'coupon_outbox', 'coupon_signing_keys', 'coupons', 'devices', 'geofence_events', 'geofences', 'member_beacons', 'member_faces', 'member_plates', 'member_visits', 'members', 'schema_migrations', 'sessions', 'stores', 'users'])
     })
 
     it.runIf(engine.kind === 'postgres')('four replicas migrating at once apply each migration exactly once', async () => {

@@ -269,6 +269,23 @@ export const MIGRATIONS: readonly Migration[] = [
       create index audit_log_target on audit_log (target, id desc) where target is not null;
     `,
   },
+  {
+    version: 5,
+    name: 'member face gallery (opt-in face embeddings, sent to the edges with the members config)',
+    sql: `
+      -- Biometric data: never logged, never returned by the API, only published to the edges inside
+      -- the members config. embeddings: base64 float32 LE vectors as enrolled (jsonb array), all of
+      -- dims values. Deleted with the member and when the member opts out (members.repo.ts).
+      create table member_faces (
+        member_ref text primary key references members(ref) on delete cascade,
+        model text not null,
+        dims int not null,
+        embeddings jsonb not null,
+        enrolled_at timestamptz not null default now(),
+        updated_by text not null
+      );
+    `,
+  },
 ]
 
 /** Arbitrary, fixed: the advisory lock every gateway replica takes to migrate one at a time. */

@@ -1,5 +1,6 @@
 import { toMs, type Db, type Queryable } from '../db/index.ts'
 import type { Logger } from '../core/logger.ts'
+import { attachFaces } from './member-faces.repo.ts'
 import type { Campaign, Geofence, Member, MembersConfigPayload, TriggersConfigPayload } from '../../edge/contracts/index.ts'
 
 export type MarketingPart = 'triggers' | 'members'
@@ -102,6 +103,7 @@ export class ConfigPublisher {
       if (last !== null) m.lastVisitAt = last
       return m
     })
+    await attachFaces(q, members)
     return { v: 1, version, members }
   }
 

@@ -1,11 +1,12 @@
 import { CARPARK_ZONE, shapeSignedDistanceM, type Campaign, type Geofence, type LocationFix, type Member } from '../../edge/contracts/index.ts'
 import type { Logger } from '../core/logger.ts'
-import type { Db } from '../db/index.ts'
+import type { Db, Queryable } from '../db/index.ts'
 import { toMs } from '../db/index.ts'
 import { CampaignsRepo } from './campaigns.repo.ts'
 import { ConfigPublisher, bumpConfigVersions, type PublishConfig } from './config.publisher.ts'
 import { GeofencesRepo, type GeofenceRecord } from './geofences.repo.ts'
 import { MembersRepo, type MemberInput, type MemberRecord } from './members.repo.ts'
+import { MemberFacesRepo, type FaceInput, type FaceSummary } from './member-faces.repo.ts'
 import { PreviewReplay, type PreviewEvent, type PreviewResult } from './preview.ts'
 import type { RuleTargets } from './validate.ts'
 
@@ -13,6 +14,7 @@ export * from './campaigns.repo.ts'
 export * from './config.publisher.ts'
 export * from './geofences.repo.ts'
 export * from './members.repo.ts'
+export * from './member-faces.repo.ts'
 export * from './preview.ts'
 export * from './validate.ts'
 
@@ -34,6 +36,7 @@ export class Marketing {
   readonly campaigns: CampaignsRepo
   readonly geofences: GeofencesRepo
   readonly members: MembersRepo
+  readonly faces: MemberFacesRepo
   readonly publisher: ConfigPublisher
   private geofenceCache?: { at: number; list: GeofenceRecord[] }
 
@@ -46,6 +49,7 @@ export class Marketing {
     this.campaigns = new CampaignsRepo(db)
     this.geofences = new GeofencesRepo(db)
     this.members = new MembersRepo(db)
+    this.faces = new MemberFacesRepo(db)
     this.publisher = new ConfigPublisher(db, publish, log, now)
   }
 
@@ -181,10 +185,10 @@ export class Marketing {
 
   // ── members ──────────────────────────────────────────────────────────────────────────────────
 
-  private async memberChange<T>(fn: (repo: MembersRepo) => Promise<T>): Promise<T> {
+  private async memberChange<T>(fn: (repo: MembersRepo, q: Queryable) => Promise<T>): Promise<T> {
     const stores = (await this.db.query<{ id: string }>('select id from stores order by id')).map((r) => r.id)
     const r = await this.db.tx(async (q) => {
-      const out = await fn(new MembersRepo(q))
+      const out = await fn(new MembersRepo(q), q)
       if (out !== undefined) await bumpConfigVersions(q, stores, 'members', this.now())
       return out
     })
@@ -202,6 +206,16 @@ export class Marketing {
 
   removeMember(ref: string): Promise<MemberRecord | undefined> {
     return this.memberChange((repo) => repo.remove(ref))
+  }
+
+  /** Enrols or replaces a member's face (checked); every store gets it at once. Throws FaceEnrolRefused. */
+  enrolFace(ref: string, face: FaceInput, dims: number, by: string): Promise<FaceSummary> {
+    return this.memberChange((_repo, q) => new MemberFacesRepo(q).enrol(ref, face, dims, by, this.now()))
+  }
+
+  /** Revokes a member's face: every store gets a members config without it at once. Undefined when none. */
+  revokeFace(ref: string): Promise<FaceSummary | undefined> {
+    return this.memberChange((_repo, q) => new MemberFacesRepo(q).revoke(ref))
   }
 
   // ── preview ──────────────────────────────────────────────────────────────────────────────────

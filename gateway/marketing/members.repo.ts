@@ -106,6 +106,8 @@ export class MembersRepo {
     const before = await this.get(m.ref)
     if (!before) return undefined
     await this.q.query('update members set display_name = $2, tier = $3, tags = $4, opted_in = $5, push = $6::jsonb, updated_at = $7 where ref = $1', memberParams(m, now))
+    // Opting out ends recognition by face too: the face goes (the edges drop it with this change's push).
+    if (!m.optedIn) await this.q.query('delete from member_faces where member_ref = $1', [m.ref])
     await this.setIdentities(m)
     return { before, after: (await this.get(m.ref))! }
   }
