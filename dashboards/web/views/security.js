@@ -118,7 +118,12 @@ export function mount(root, ctx, params) {
     const thumb = e.snapshot
       ? h('img', { class: 'snapshot-thumb', testid: 'event-thumb', src: snapshotUrl(e.snapshot, true), alt: 'Event snapshot, faces blurred', loading: 'lazy', width: 96, height: 72 })
       : null
-    thumb?.addEventListener('error', () => thumb.replaceWith(h('span', { class: 'snapshot-gone muted small', text: 'snapshot no longer kept' })), { once: true })
+    // A live event can arrive a moment before the edge has finished encoding its snapshot: one retry.
+    let tries = 0
+    thumb?.addEventListener('error', () => {
+      if (++tries === 1) setTimeout(() => thumb.setAttribute('src', `${snapshotUrl(e.snapshot, true)}?try=2`), 1000)
+      else thumb.replaceWith(h('span', { class: 'snapshot-gone muted small', text: 'snapshot no longer kept' }))
+    })
     return h(
       'li',
       { class: `event ${ALERT_TYPES.has(e.type) ? 'event-alert' : ''}`, testid: 'event-item', dataset: { type: e.type, camera: e.camera, id: e.id } },

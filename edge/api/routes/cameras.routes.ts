@@ -6,6 +6,7 @@ import { WebSocketServer, type WebSocket } from 'ws'
 import type { CameraHub } from '../../vision/camera/hub.ts'
 import { LiveStreams } from '../../vision/camera/live-stream.ts'
 import { renderSnapshot } from '../../vision/camera/snapshot.ts'
+import { ErrorCodes, type ErrorCode } from '../../contracts/index.ts'
 import { secretMatches } from './webhook.common.ts'
 
 /**
@@ -37,21 +38,19 @@ export interface CameraRoutesOptions {
 export const CAMERA_TOKEN_HEADER = 'x-camera-token'
 
 /**
- * Codes of the camera routes. They belong in edge/contracts/errors.ts (owned by the contracts); kept
- * here, with the same shape, until they move there. Never reuse one for another meaning.
+ * Codes of the camera routes: the catalogue's, plus three that are not in edge/contracts/errors.ts yet
+ * (kept here with the catalogue's shape until the contracts take them; never reuse one).
  */
-export const CameraErrors = {
-  STORE_EDGE_ERR_CAMERA_VIEW_OFF: { status: 503, message: 'camera view not configured' },
+const PendingErrors = {
   STORE_EDGE_ERR_CAMERA_TOKEN: { status: 401, message: 'camera token missing or wrong' },
   STORE_EDGE_ERR_CAMERAS_UNAVAILABLE: { status: 503, message: 'the camera module is not running' },
-  STORE_EDGE_ERR_CAMERA_UNKNOWN: { status: 404, message: 'no such camera' },
-  STORE_EDGE_ERR_SNAPSHOT_UNKNOWN: { status: 404, message: 'no such snapshot (never taken, or no longer kept)' },
   STORE_EDGE_ERR_UNBLUR_OFF: { status: 403, message: 'this edge serves blurred snapshots only' },
 } as const
-export type CameraErrorCode = keyof typeof CameraErrors
+export type CameraErrorCode = keyof typeof PendingErrors | 'STORE_EDGE_ERR_CAMERA_VIEW_OFF' | 'STORE_EDGE_ERR_CAMERA_NOT_FOUND' | 'STORE_EDGE_ERR_SNAPSHOT_NOT_FOUND'
+const catalogue = (code: CameraErrorCode) => (code in PendingErrors ? PendingErrors[code as keyof typeof PendingErrors] : ErrorCodes[code as ErrorCode])
 
-const body = (code: CameraErrorCode, detail?: string) => ({ error: { code, message: detail ? `${CameraErrors[code].message}: ${detail}` : CameraErrors[code].message } })
-const send = (reply: FastifyReply, code: CameraErrorCode, detail?: string) => reply.code(CameraErrors[code].status).send(body(code, detail))
+const body = (code: CameraErrorCode, detail?: string) => ({ error: { code, message: detail ? `${catalogue(code).message}: ${detail}` : catalogue(code).message } })
+const send = (reply: FastifyReply, code: CameraErrorCode, detail?: string) => reply.code(catalogue(code).status).send(body(code, detail))
 
 /** Answer an upgrade request with a plain HTTP error (the handshake never completes). */
 export function refuseUpgrade(socket: Duplex, status: number, payload: unknown): void {
@@ -91,7 +90,7 @@ export const cameraRoutes: FastifyPluginAsync<CameraRoutesOptions> = async (app,
     { schema: { querystring: Type.Object({ camera: Type.Optional(Type.String({ maxLength: 200 })), limit: Type.Integer({ minimum: 1, maximum: EVENTS_MAX, default: 50 }) }) } },
     async (req, reply) => {
       const q = req.query as { camera?: string; limit: number }
-      if (q.camera && !hub(req).info(q.camera)) return send(reply, 'STORE_EDGE_ERR_CAMERA_UNKNOWN', q.camera)
+      if (q.camera && !hub(req).info(q.camera)) return send(reply, 'STORE_EDGE_ERR_CAMERA_NOT_FOUND', q.camera)
       return { events: hub(req).recentEvents({ camera: q.camera || undefined, limit: q.limit }) }
     },
   )
@@ -104,7 +103,7 @@ export const cameraRoutes: FastifyPluginAsync<CameraRoutesOptions> = async (app,
       const blur = (req.query as { blur: '0' | '1' }).blur !== '0'
       if (!blur && !opts.allowUnblurred) return send(reply, 'STORE_EDGE_ERR_UNBLUR_OFF')
       const s = hub(req).snapshot(id)
-      if (!s) return send(reply, 'STORE_EDGE_ERR_SNAPSHOT_UNKNOWN', id)
+      if (!s) return send(reply, 'STORE_EDGE_ERR_SNAPSHOT_NOT_FOUND', id)
       const jpeg = await renderSnapshot(s, { blur })
       return reply
         .type('image/jpeg')
@@ -123,14 +122,14 @@ export const cameraRoutes: FastifyPluginAsync<CameraRoutesOptions> = async (app,
       return
     }
     const g = gate(req.headers)
-    if ('code' in g) return refuseUpgrade(socket, CameraErrors[g.code].status, body(g.code))
+    if ('code' in g) return refuseUpgrade(socket, catalogue(g.code).status, body(g.code))
     let camera: string
     try {
       camera = decodeURIComponent(m[1]!)
     } catch {
-      return refuseUpgrade(socket, 404, body('STORE_EDGE_ERR_CAMERA_UNKNOWN'))
+      return refuseUpgrade(socket, 404, body('STORE_EDGE_ERR_CAMERA_NOT_FOUND'))
     }
-    if (!g.hub.info(camera)) return refuseUpgrade(socket, 404, body('STORE_EDGE_ERR_CAMERA_UNKNOWN', camera))
+    if (!g.hub.info(camera)) return refuseUpgrade(socket, 404, body('STORE_EDGE_ERR_CAMERA_NOT_FOUND', camera))
     wss.handleUpgrade(req, socket, head, (ws) => (m[2] === 'live' ? watchLive(ws, camera) : watchOverlay(ws, g.hub, camera)))
   }
 

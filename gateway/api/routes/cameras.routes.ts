@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream'
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import { Type } from '@sinclair/typebox'
 import { WebSocket, WebSocketServer, type RawData } from 'ws'
-import { StoreEdgeError } from '../../../edge/contracts/index.ts'
+import { ErrorCodes, StoreEdgeError } from '../../../edge/contracts/index.ts'
 import { can, inScope, type Principal } from '../../auth/roles.ts'
 import { audit, authorize, type ApiContext } from '../context.ts'
 import { errors, StoreIdParam } from '../schemas.ts'
@@ -27,12 +27,11 @@ import { SESSION_COOKIE } from './auth.routes.ts'
  */
 
 /**
- * Codes of this file that are not in edge/contracts/errors.ts yet (the contracts' owner adds them);
- * the edge's own camera codes (CAMERA_UNKNOWN, SNAPSHOT_UNKNOWN, UNBLUR_OFF, CAMERAS_UNAVAILABLE)
- * are passed through as the edge sent them.
+ * EDGE_UNREACHABLE is not in edge/contracts/errors.ts yet (kept here with the catalogue's shape until
+ * the contracts take it); the edge's own camera codes are passed through as the edge sent them.
  */
 const GatewayCameraErrors = {
-  STORE_EDGE_ERR_CAMERA_VIEW_OFF: { status: 503, message: 'camera view not configured' },
+  STORE_EDGE_ERR_CAMERA_VIEW_OFF: ErrorCodes.STORE_EDGE_ERR_CAMERA_VIEW_OFF,
   STORE_EDGE_ERR_EDGE_UNREACHABLE: { status: 502, message: "the store's edge did not answer as expected" },
 } as const
 type LocalCode = keyof typeof GatewayCameraErrors
@@ -227,7 +226,7 @@ export function camerasRoutes(ctx: ApiContext) {
       }
       // Re-encoded from the decoded id, and never a dot segment: URL resolution would turn
       // `..` (or `%2e%2e`) into another path at the edge, sent with the edge token.
-      if (!camera || camera === '.' || camera === '..') return refuse(socket, 404, { error: { code: 'STORE_EDGE_ERR_NOT_FOUND', message: 'no such camera' } })
+      if (!camera || camera === '.' || camera === '..') return refuse(socket, 404, { error: { code: 'STORE_EDGE_ERR_CAMERA_NOT_FOUND', message: ErrorCodes.STORE_EDGE_ERR_CAMERA_NOT_FOUND.message } })
       const target = new URL(`/v1/cameras/${encodeURIComponent(camera)}/${kind}`, edge.url)
       target.protocol = target.protocol === 'https:' ? 'wss:' : 'ws:'
       const upstream = new WebSocket(target, { headers: { 'x-camera-token': edge.token }, handshakeTimeout: cfg.timeoutMs, perMessageDeflate: false })
