@@ -69,7 +69,7 @@ describe('login', () => {
     expect(set).toMatch(/Path=\//)
     expect(r.json()).toMatchObject({ user: { username: 'ops', role: 'ops', stores: ['*'] }, permissions: ['stores:read', 'footfall:read', 'layout:write', 'devices:read', 'coupons:read', 'coupons:redeem'] })
     const me = await call('GET', '/v1/auth/me', { cookie: cookies.security })
-    expect(me.json()).toMatchObject({ user: { username: 'security', role: 'security' }, permissions: ['stores:read', 'devices:read'] })
+    expect(me.json()).toMatchObject({ user: { username: 'security', role: 'security' }, permissions: ['stores:read', 'devices:read', 'cameras:view'] })
   })
 
   it('a wrong password is 401 STORE_EDGE_ERR_LOGIN_FAILED, like an unknown user', async () => {

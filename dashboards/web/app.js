@@ -39,7 +39,7 @@ const ROUTES = [
 /** Navigation entries; `active` lists the routes that light each one up. */
 const NAV = [
   { testid: 'nav-overview', label: 'Overview', href: '#/overview', active: ['overview', 'store'], show: (can) => can('footfall:read') },
-  // Roles without footfall (marketing, security) get their store list here until their own views ship.
+  // Roles without footfall (marketing, security) get their store list here, beside their own views.
   { testid: 'nav-home', label: 'Stores', href: '#/home', active: ['home'], show: (can) => !can('footfall:read') && can('stores:read') },
   { testid: 'nav-marketing', label: 'Marketing', href: '#/marketing', active: ['marketing', 'campaign', 'geofences'], show: (can) => can('campaigns:read') },
   { testid: 'nav-security', label: 'Security', href: '#/security', active: ['security'], show: (can) => can('cameras:view') },
@@ -156,6 +156,7 @@ async function logout() {
 function landing() {
   if (can('footfall:read')) return '#/overview'
   if (can('campaigns:read')) return '#/marketing'
+  if (can('cameras:view')) return '#/security'
   if (can('stores:read')) return '#/home'
   if (can('users:read') || can('audit:read')) return '#/admin'
   return '#/home'

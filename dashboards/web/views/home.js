@@ -1,18 +1,17 @@
-// The store list of roles without footfall access (marketing lands on its campaigns and comes here
-// through "Stores"; security's own view is not released yet, so it gets a note saying so).
+// The store list of roles without footfall access (marketing lands on its campaigns, security on its
+// cameras, and both come here through "Stores"; a role with no view of its own gets a note saying so).
 import { api, ApiError } from '../api.js'
 import { fmtAgo, h, setStatus, statusBadge } from '../dom.js'
 
-const COMING = {
-  security: { what: 'Camera analytics', detail: 'live views, people counts per zone, loitering and event snapshots' },
-}
+/** @type {Record<string, { what: string, detail: string }>} */
+const COMING = {}
 
 /** @param {HTMLElement} root @param {import('../app.js').ViewContext} ctx */
 export function mount(root, ctx) {
   ctx.setTitle('Stores')
   const role = ctx.session.user.role
   const coming = COMING[/** @type {keyof typeof COMING} */ (role)]
-  const released = ctx.can('campaigns:read')
+  const released = ctx.can('campaigns:read') || ctx.can('cameras:view')
   const list = h('ul', { class: 'store-cards', testid: 'home-stores' })
   const count = h('span', { class: 'muted' })
 

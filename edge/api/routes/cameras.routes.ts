@@ -37,17 +37,15 @@ export interface CameraRoutesOptions {
 
 export const CAMERA_TOKEN_HEADER = 'x-camera-token'
 
-/**
- * Codes of the camera routes: the catalogue's, plus three that are not in edge/contracts/errors.ts yet
- * (kept here with the catalogue's shape until the contracts take them; never reuse one).
- */
-const PendingErrors = {
-  STORE_EDGE_ERR_CAMERA_TOKEN: { status: 401, message: 'camera token missing or wrong' },
-  STORE_EDGE_ERR_CAMERAS_UNAVAILABLE: { status: 503, message: 'the camera module is not running' },
-  STORE_EDGE_ERR_UNBLUR_OFF: { status: 403, message: 'this edge serves blurred snapshots only' },
-} as const
-export type CameraErrorCode = keyof typeof PendingErrors | 'STORE_EDGE_ERR_CAMERA_VIEW_OFF' | 'STORE_EDGE_ERR_CAMERA_NOT_FOUND' | 'STORE_EDGE_ERR_SNAPSHOT_NOT_FOUND'
-const catalogue = (code: CameraErrorCode) => (code in PendingErrors ? PendingErrors[code as keyof typeof PendingErrors] : ErrorCodes[code as ErrorCode])
+/** Codes of the camera routes (edge/contracts/errors.ts). */
+export type CameraErrorCode =
+  | 'STORE_EDGE_ERR_CAMERA_TOKEN'
+  | 'STORE_EDGE_ERR_CAMERAS_UNAVAILABLE'
+  | 'STORE_EDGE_ERR_UNBLUR_OFF'
+  | 'STORE_EDGE_ERR_CAMERA_VIEW_OFF'
+  | 'STORE_EDGE_ERR_CAMERA_NOT_FOUND'
+  | 'STORE_EDGE_ERR_SNAPSHOT_NOT_FOUND'
+const catalogue = (code: CameraErrorCode) => ErrorCodes[code]
 
 const body = (code: CameraErrorCode, detail?: string) => ({ error: { code, message: detail ? `${catalogue(code).message}: ${detail}` : catalogue(code).message } })
 const send = (reply: FastifyReply, code: CameraErrorCode, detail?: string) => reply.code(catalogue(code).status).send(body(code, detail))

@@ -178,8 +178,12 @@ export class CameraModule implements EdgeModule, CameraHub {
     void this.d.publish(topics.storeEvents(this.d.cfg.store.id, 'camera'), e)
     const rec: CameraEventRecord = { id: e.id, camera: e.camera, type: e.type, ts: e.ts, zone: e.zone, count: e.count, text: eventText(e) }
     if (frame && this.d.cfg.camera.snapshots > 0 && !this.d.cfg.camera.countOnly) {
-      rec.snapshot = e.id
-      void this.keepSnapshot(e.id, frame, people, faces).catch((err) => this.d.log.warn({ err: (err as Error).message }, 'snapshot failed'))
+      // Listed once its snapshot is stored, so the security view never asks for one that is not there yet.
+      void this.keepSnapshot(e.id, frame, people, faces)
+        .then(() => (rec.snapshot = e.id))
+        .catch((err) => this.d.log.warn({ err: (err as Error).message }, 'snapshot failed'))
+        .finally(() => this.record(rec))
+      return
     }
     this.record(rec)
   }

@@ -26,13 +26,10 @@ import { SESSION_COOKIE } from './auth.routes.ts'
  * cross-site WebSocket handshakes and no CORS rule stops them.
  */
 
-/**
- * EDGE_UNREACHABLE is not in edge/contracts/errors.ts yet (kept here with the catalogue's shape until
- * the contracts take it); the edge's own camera codes are passed through as the edge sent them.
- */
+/** The gateway's own camera codes; the edge's are passed through as the edge sent them. */
 const GatewayCameraErrors = {
   STORE_EDGE_ERR_CAMERA_VIEW_OFF: ErrorCodes.STORE_EDGE_ERR_CAMERA_VIEW_OFF,
-  STORE_EDGE_ERR_EDGE_UNREACHABLE: { status: 502, message: "the store's edge did not answer as expected" },
+  STORE_EDGE_ERR_EDGE_UNREACHABLE: ErrorCodes.STORE_EDGE_ERR_EDGE_UNREACHABLE,
 } as const
 type LocalCode = keyof typeof GatewayCameraErrors
 class CameraProxyError extends Error {
