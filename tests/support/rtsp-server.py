@@ -104,7 +104,10 @@ class Factory(GstRtspServer.RTSPMediaFactory):
         self.set_launch(
             f'( appsrc name=src is-live=true do-timestamp=true format=time caps="{caps}" '
             "! queue max-size-buffers=4 leaky=downstream ! videoconvert "
-            f"! x264enc tune=zerolatency speed-preset=ultrafast key-int-max={key_int} bitrate=1500 "
+            # threads=1: one slice per picture. With zerolatency's sliced threads (several slices per picture)
+            # and SPS/PPS before every IDR, ffmpeg cut each key picture in two and first handed out a
+            # half-decoded one (vtest: a smeared top-left every 5th frame); one slice, or config-interval=1, avoids it.
+            f"! x264enc tune=zerolatency speed-preset=ultrafast threads=1 key-int-max={key_int} bitrate=1500 "
             "! video/x-h264,profile=baseline ! rtph264pay name=pay0 pt=96 config-interval=-1 )"
         )
         self.connect("media-configure", self.on_configure)
