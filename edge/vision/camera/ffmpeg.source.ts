@@ -121,6 +121,7 @@ export class CameraSource extends EventEmitter<CameraSourceEvents> {
   private readonly intervalMs: number
 
   private running = false
+  private paused = false
   private child?: ChildProcess
   private childClosed?: Promise<void>
   private retryTimer?: NodeJS.Timeout
@@ -184,6 +185,24 @@ export class CameraSource extends EventEmitter<CameraSourceEvents> {
     await closed
     this.child = undefined
     this.setStatus('offline', 'stopped', undefined, true)
+  }
+
+  /**
+   * Replays (a file read as fast as the consumer allows): stop reading ffmpeg's output until resume().
+   * ffmpeg then blocks on the full pipe, so memory stays bounded; stall detection waits meanwhile.
+   * A frame already in the chunk being read is still delivered.
+   */
+  pause(): void {
+    if (this.paused) return
+    this.paused = true
+    this.child?.stdout?.pause()
+  }
+
+  resume(): void {
+    if (!this.paused) return
+    this.paused = false
+    this.lastDataTs = this.now()
+    this.child?.stdout?.resume()
   }
 
   /** The consumer skipped `n` frames because it was still busy (counted in stats().dropped). */
@@ -281,6 +300,7 @@ export class CameraSource extends EventEmitter<CameraSourceEvents> {
       spawnError = err
     })
     child.stdout!.on('data', (chunk: Buffer) => this.onData(chunk))
+    if (this.paused) child.stdout!.pause()
     createInterface({ input: child.stderr! }).on('line', (line) => this.onStderr(line))
     clearInterval(this.stallTimer)
     const stallMs = this.opts.stallTimeoutMs ?? 10_000
@@ -363,6 +383,10 @@ export class CameraSource extends EventEmitter<CameraSourceEvents> {
 
   private checkStall(child: ChildProcess, stallMs: number): void {
     if (this.child !== child || this.stallFailure) return
+    if (this.paused) {
+      this.lastDataTs = this.now() // held back by our consumer, not stalled
+      return
+    }
     const quiet = this.now() - this.lastDataTs
     if (quiet < stallMs) return
     this.stallFailure = {
