@@ -13,6 +13,7 @@ import { makeSimulator, provisionLayout, simOptions, type SimOpts } from '../edg
 import { resolveGatewayConfig } from '../gateway/core/config.ts'
 import { DEMO_USERS, GatewayApp } from '../gateway/app.ts'
 import { DemoInbox, seedDemoMarketing } from './demo.marketing.ts'
+import { DEMO_VIDEO, demoCamera, demoCameraSource } from '../edge/sim/demo-camera.ts'
 
 /** The demo chain: a few stores with the demo layout, different sizes of crowd. */
 export const DEMO_STORES = [
@@ -28,6 +29,8 @@ interface DemoOpts extends SimOpts {
   stores: string
   port: string
   centralPort: string
+  /** A video file or stream for the first store's camera; false: no camera (--no-camera). */
+  camera: string | boolean
 }
 
 interface DemoStore {
@@ -36,7 +39,12 @@ interface DemoStore {
   sim: Simulator
 }
 
-function edgeConfig(i: number, store: (typeof DEMO_STORES)[number], dataDir: string, uplinkUrl: string, level: string): EdgeConfig {
+interface DemoCamera {
+  url: string
+  token: string
+}
+
+function edgeConfig(i: number, store: (typeof DEMO_STORES)[number], dataDir: string, uplinkUrl: string, level: string, camera?: DemoCamera): EdgeConfig {
   // The first store keeps the edge's default ports (MQTT 1884, WebSocket 8884, API 8080) for sensors and curl;
   // the others take free ports.
   const first = i === 0
@@ -51,6 +59,14 @@ function edgeConfig(i: number, store: (typeof DEMO_STORES)[number], dataDir: str
       zones: demoStore.zones,
       sensors: demoStore.sensors,
       parking: { enabled: true },
+      // The first store has a camera (when a video is at hand): counting, faces and the security view.
+      ...(first && camera
+        ? {
+            vision: { enabled: true, models: { plateDet: '', plateRec: '' } },
+            cameras: [demoCamera(camera.url)],
+            http: { cameraToken: camera.token, cameraUnblurred: true },
+          }
+        : {}),
     },
     first ? process.env : {},
   )
@@ -76,6 +92,13 @@ function render(gw: GatewayApp, stores: DemoStore[], inbox: DemoInbox): string {
       `${pad(s.id, 16)}${pad(':' + s.edge.broker.address.mqtt.port, 12)}${num(`${s.edge.devices.onlineCount}/${s.edge.config.sensors.length + (demoStore.parking?.gates.length ?? 0)}`, 9)}${num(t.inStore, 16)}${num(snap.occupancy, 16)}${num(s.edge.uplink?.spool.size ?? 0, 16)}`,
     )
   }
+  for (const s of stores) {
+    for (const cam of s.edge.cameras?.list() ?? []) {
+      const counts = cam.lines.map((l) => s.edge.cameras!.pipeline(cam.id)?.counts.find((c) => c.line === l.id)).filter(Boolean)
+      const inOut = counts.map((c) => `${c!.entrance} in ${c!.in} out ${c!.out}`).join(', ')
+      lines.push(`Camera      ${s.id}/${cam.id}: ${cam.state}${cam.reason ? ` (${cam.reason})` : ''}, ${cam.fps} fps, ${inOut || 'no lines'}   (live view: log in as security)`)
+    }
+  }
   const fired = stores.reduce((n, s) => n + (s.edge.triggers?.fired ?? 0), 0)
   lines.push(
     '',
@@ -95,7 +118,9 @@ export function registerDemoCommand(program: Command): void {
       .addOption(new Option('-d, --data-dir <dir>', 'data directory').default('./var/demo'))
       .addOption(new Option('--stores <n>', `simulated stores (1..${DEMO_STORES.length})`).default('3'))
       .addOption(new Option('-p, --port <port>', 'dashboard / API port').default('8090'))
-      .addOption(new Option('--central-port <port>', 'embedded central MQTT broker port').default('1885')),
+      .addOption(new Option('--central-port <port>', 'embedded central MQTT broker port').default('1885'))
+      .addOption(new Option('--camera <file|url>', `the first store's camera (default: ${DEMO_VIDEO} where Debian's opencv-doc is installed)`))
+      .addOption(new Option('--no-camera', 'no camera (no models, less CPU and memory)')),
   ).action(async (opts: DemoOpts) => {
     opts.startHour ??= '12' // a demo should show a busy store whatever the hour
     const n = Number(opts.stores)
@@ -110,6 +135,8 @@ export function registerDemoCommand(program: Command): void {
     let gwRef: GatewayApp | undefined
     const inbox = new DemoInbox(randomBytes(24).toString('hex'), log.child({ module: 'demo-inbox' }), (code, storeId) => gwRef!.coupons.service.redeem(code, storeId, 'demo-till'))
     const inboxUrl = await inbox.start()
+    const cameraUrl = opts.camera === false ? undefined : demoCameraSource(typeof opts.camera === 'string' ? opts.camera : undefined)
+    const camera = cameraUrl ? { url: cameraUrl, token: randomBytes(24).toString('hex') } : undefined
     const gwCfg = resolveGatewayConfig(
       {
         id: 'demo',
@@ -118,6 +145,8 @@ export function registerDemoCommand(program: Command): void {
         centralBroker: { port: Number(opts.centralPort) },
         auth: { demoUsers: true },
         coupons: { webhook: { url: inboxUrl, secret: inbox.secret } },
+        // The first store's edge keeps the default API port; the gateway reaches its cameras there.
+        ...(camera ? { cameras: { edges: { [DEMO_STORES[0]!.id]: { url: `http://127.0.0.1:${Number(process.env.STORE_EDGE_HTTP_PORT ?? 8080)}`, token: camera.token } } } } : {}),
       },
       process.env,
     )
@@ -146,7 +175,7 @@ export function registerDemoCommand(program: Command): void {
     const memberSeed = Number(opts.seed)
     await seedDemoMarketing(gw, chain.map((s) => s.id), memberSeed, log.child({ module: 'demo' }))
     for (const [i, store] of chain.entries()) {
-      const cfg = edgeConfig(i, store, opts.dataDir, gw.brokerUrl, process.env.LOG_LEVEL ?? 'info')
+      const cfg = edgeConfig(i, store, opts.dataDir, gw.brokerUrl, process.env.LOG_LEVEL ?? 'info', camera)
       const credentials = await provisionLayout(cfg.dataDir, demoStore)
       const edge = new EdgeApp({ config: cfg, logger: log.child({ app: 'edge', store: store.id }), clock: systemClock })
       await edge.start()
