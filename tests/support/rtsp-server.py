@@ -18,6 +18,7 @@ only while a client is attached (a 2-core box runs several of these during bench
 """
 
 import argparse
+import ctypes
 import signal
 import sys
 import time
@@ -127,6 +128,11 @@ def main():
     ap.add_argument("--trace", action="store_true", help="print `PUSH <mount> <wall ms> <frame index>` per frame sent")
     args = ap.parse_args()
 
+    # Die with the test runner that started us (PR_SET_PDEATHSIG): a crashed vitest must not leave a camera behind.
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+    except OSError:
+        pass
     Gst.init(None)
     mounts = []
     for spec in args.mount or [f"vtest={DEFAULT_FILE}"]:
