@@ -62,7 +62,9 @@ const OVERLAY_MAX_BUFFERED = 256 * 1024
 const EVENTS_MAX = 500
 
 export const cameraRoutes: FastifyPluginAsync<CameraRoutesOptions> = async (app, opts) => {
-  const live = opts.live ?? new LiveStreams({ source: (id) => opts.hub()?.sourceUrl(id), log: app.log.child({ module: 'live-stream' }), ffmpegPath: opts.ffmpegPath })
+  const live =
+    opts.live ??
+    new LiveStreams({ source: (id) => opts.hub()?.sourceUrl(id), frames: (id) => opts.hub()?.frameFeed?.(id), log: app.log.child({ module: 'live-stream' }), ffmpegPath: opts.ffmpegPath })
   const wss = new WebSocketServer({ noServer: true, maxPayload: 4096 })
 
   /** The token and the hub, the same way for HTTP and upgrades. */

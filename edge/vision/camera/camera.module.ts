@@ -14,6 +14,7 @@ import type { CameraFaces } from './camera-faces.ts'
 import { OccupancyCounter } from '../tracking/occupancy.ts'
 import type { CameraEventRecord, CameraHub, CameraInfo, OverlayFrame, Snapshot } from './hub.ts'
 import type { CameraStatus, Frame } from './types.ts'
+import type { FrameFeed } from './live-stream.ts'
 
 /**
  * The store's cameras: one pipeline per enabled camera, started from config and replaced live by
@@ -50,6 +51,7 @@ export class CameraModule implements EdgeModule, CameraHub {
   private pipelines = new Map<string, CameraPipeline>()
   private configs: CameraConfig[]
   private readonly overlayListeners = new Map<string, Set<(o: OverlayFrame) => void>>()
+  private readonly frameListeners = new Map<string, Set<(rgb: Buffer) => void>>()
   private readonly eventListeners = new Set<(e: CameraEventRecord) => void>()
   private readonly recent: CameraEventRecord[] = []
   private readonly snapshots = new Map<string, Snapshot>()
@@ -143,7 +145,10 @@ export class CameraModule implements EdgeModule, CameraHub {
     },
     status: (s) => void this.publishStatus(s),
     plates: (cam, reads, frame) => this.d.onPlates?.(cam, reads, frame.ts),
-    analysed: (camera, ms) => this.d.metrics.cameraFrameSeconds.observe({ camera }, ms / 1000),
+    analysed: (camera, ms, frame) => {
+      this.d.metrics.cameraFrameSeconds.observe({ camera }, ms / 1000)
+      for (const fn of this.frameListeners.get(camera) ?? []) fn(frame.data)
+    },
     failed: (camera, err) => {
       const code = err instanceof StoreEdgeError ? err.code : 'STORE_EDGE_ERR_INFERENCE'
       this.d.metrics.cameraErrors.inc({ camera, code })
@@ -351,6 +356,23 @@ export class CameraModule implements EdgeModule, CameraHub {
 
   snapshot(id: string): Snapshot | undefined {
     return this.snapshots.get(id)
+  }
+
+  frameFeed(id: string): FrameFeed | undefined {
+    const c = this.configs.find((x) => x.id === id)
+    // Live sources are reopened by the view (full rate); a file would start over, out of step.
+    if (!c || c.liveUrl || /^(rtsps?|https?):\/\//i.test(c.url)) return undefined
+    return {
+      width: c.detect.width,
+      height: c.detect.height,
+      fps: c.detect.fps,
+      subscribe: (fn) => {
+        let set = this.frameListeners.get(id)
+        if (!set) this.frameListeners.set(id, (set = new Set()))
+        set.add(fn)
+        return () => set.delete(fn)
+      },
+    }
   }
 
   /** Pipelines by id (tests, the benchmark). */

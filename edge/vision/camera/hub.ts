@@ -80,4 +80,9 @@ export interface CameraHub {
   onEvent(fn: (e: CameraEventRecord) => void): () => void
   recentEvents(opts: { camera?: string; limit: number }): CameraEventRecord[]
   snapshot(id: string): Snapshot | undefined
+  /**
+   * The analysed frames of a camera whose source is a file (it cannot be reopened in step): the live
+   * view shows those, in step with the overlay. Undefined for live sources (the view reopens them).
+   */
+  frameFeed?(id: string): import('./live-stream.ts').FrameFeed | undefined
 }

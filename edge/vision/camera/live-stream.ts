@@ -16,9 +16,23 @@ export interface LiveLog {
   error(obj: object, msg: string): void
 }
 
+/**
+ * The frames a camera analyses, for cameras whose source cannot be opened a second time in step
+ * (a file plays from its start for each reader): the live view then shows exactly the frames the
+ * overlay describes, at the detect rate.
+ */
+export interface FrameFeed {
+  width: number
+  height: number
+  fps: number
+  subscribe(fn: (rgb: Buffer) => void): () => void
+}
+
 export interface LiveStreamOptions {
   /** The camera's source URL (rtsp://, http(s)://, or a file path in tests); undefined: unknown camera. */
   source(camera: string): string | undefined
+  /** The camera's analysed frames, where the live view should show those instead of reopening the source. */
+  frames?(camera: string): FrameFeed | undefined
   log: LiveLog
   ffmpegPath?: string
   /** Keep ffmpeg running this long after the last viewer left (ms). */
@@ -46,25 +60,29 @@ const RESTART_MIN_MS = 500
 const RESTART_MAX_MS = 30_000
 
 /** ffmpeg's arguments for one camera; exported for the tests and the docs. */
-export function restreamArgs(source: string, o: { maxWidth: number; fps: number; bitrate: string }): string[] {
-  const input = /^rtsps?:\/\//i.test(source)
+export function restreamArgs(source: string | FrameFeed, o: { maxWidth: number; fps: number; bitrate: string }): string[] {
+  const input = typeof source !== 'string'
+    ? ['-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${source.width}x${source.height}`, '-framerate', String(source.fps), '-i', 'pipe:0']
+    : /^rtsps?:\/\//i.test(source)
     ? ['-rtsp_transport', 'tcp', '-i', source]
     : /^https?:\/\//i.test(source)
       ? ['-i', source]
       : // A file (tests, demos): played at its own pace, looped for ever.
         ['-re', '-stream_loop', '-1', '-i', source]
+  // Analysed frames keep their own (detect) rate; a source is resampled to the view's rate.
+  const fps = typeof source === 'string' ? o.fps : Math.max(1, Math.round(source.fps))
   return [
-    '-hide_banner', '-nostdin', '-loglevel', 'error',
+    '-hide_banner', ...(typeof source === 'string' ? ['-nostdin'] : []), '-loglevel', 'error',
     ...input,
     '-an',
     // Never upscale; mpeg1video needs even dimensions.
     '-vf', `scale='min(${o.maxWidth},iw)':-2`,
-    '-f', 'mpegts', '-codec:v', 'mpeg1video', '-b:v', o.bitrate, '-r', String(o.fps), '-bf', '0',
+    '-f', 'mpegts', '-codec:v', 'mpeg1video', '-b:v', o.bitrate, '-r', String(fps), '-bf', '0',
     // MPEG-1's frame rates are 23.976–60; 5, 10, 12 and 15 exist as the "unofficial" codes ffmpeg writes
     // only when allowed. JSMpeg does not pace a live stream by the header's rate: it shows frames as they come.
     '-strict', 'unofficial',
     // One GOP a second: a viewer who joins mid-stream sees a picture within a second.
-    '-g', String(o.fps),
+    '-g', String(fps),
     // Write each packet at once instead of filling ffmpeg's 32 KiB I/O buffer (a third of a second).
     '-flush_packets', '1',
     'pipe:1',
@@ -86,10 +104,12 @@ class Restream {
     readonly camera: string,
     /** Read at every (re)start, so a camera whose URL changed live is restarted on its new source. */
     private readonly source: () => string | undefined,
-    private readonly o: Required<Omit<LiveStreamOptions, 'source' | 'log'>>,
+    private readonly o: Required<Omit<LiveStreamOptions, 'source' | 'log' | 'frames'>>,
     private readonly log: LiveLog,
     private readonly onIdle: (r: Restream) => void,
+    private readonly frames?: () => FrameFeed | undefined,
   ) {}
+  private unsubscribe?: () => void
 
   add(ws: WebSocket): void {
     clearTimeout(this.idleTimer)
@@ -119,8 +139,19 @@ class Restream {
     }
     this.starts++
     this.rest = Buffer.alloc(0)
-    const proc = spawn(this.o.ffmpegPath, restreamArgs(source, this.o), { stdio: ['ignore', 'pipe', 'pipe'] })
+    const feed = this.frames?.()
+    const proc = spawn(this.o.ffmpegPath, restreamArgs(feed ?? source, this.o), { stdio: [feed ? 'pipe' : 'ignore', 'pipe', 'pipe'] })
     this.proc = proc
+    if (feed) {
+      const frameBytes = feed.width * feed.height * 3
+      proc.stdin!.on('error', () => undefined) // ffmpeg gone: 'close' below restarts it
+      this.unsubscribe?.()
+      this.unsubscribe = feed.subscribe((rgb) => {
+        // An encoder that falls behind skips frames rather than queueing them.
+        if (rgb.length !== frameBytes || proc.stdin!.writableLength > 2 * frameBytes) return
+        proc.stdin!.write(rgb)
+      })
+    }
     let stderr = ''
     proc.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString('utf8')).slice(-2000)))
     proc.stdout!.on('data', (chunk: Buffer) => this.broadcast(chunk))
@@ -128,6 +159,8 @@ class Restream {
     proc.on('close', (code, signal) => {
       if (this.proc !== proc) return
       this.proc = null
+      this.unsubscribe?.()
+      this.unsubscribe = undefined
       if (this.closed || this.viewers.size === 0) return
       // The source went away (camera reboot, network): viewers stay connected, ffmpeg comes back.
       this.log.warn({ camera: this.camera, code, signal, stderr: stderr.trim().split('\n').slice(-3).join(' | ') }, 'live restream: ffmpeg exited; restarting')
@@ -161,6 +194,8 @@ class Restream {
 
   /** Stop ffmpeg (SIGTERM, SIGKILL if it lingers) and resolve once it is gone. */
   stopProcess(): Promise<void> {
+    this.unsubscribe?.()
+    this.unsubscribe = undefined
     clearTimeout(this.restartTimer)
     this.restartTimer = undefined
     const proc = this.proc
@@ -188,7 +223,7 @@ class Restream {
 /** All cameras' restreams of one edge. `stop()` ends every ffmpeg and viewer. */
 export class LiveStreams {
   private readonly streams = new Map<string, Restream>()
-  private readonly o: Required<Omit<LiveStreamOptions, 'source' | 'log'>>
+  private readonly o: Required<Omit<LiveStreamOptions, 'source' | 'log' | 'frames'>>
   private stopped = false
 
   constructor(private readonly opts: LiveStreamOptions) {
@@ -208,10 +243,17 @@ export class LiveStreams {
     let r = this.streams.get(camera)
     if (!r) {
       if (!this.opts.source(camera)) return false
-      r = new Restream(camera, () => this.opts.source(camera), this.o, this.opts.log, (idle) => {
-        if (this.streams.get(camera) === idle) this.streams.delete(camera)
-        void idle.stopProcess()
-      })
+      r = new Restream(
+        camera,
+        () => this.opts.source(camera),
+        this.o,
+        this.opts.log,
+        (idle) => {
+          if (this.streams.get(camera) === idle) this.streams.delete(camera)
+          void idle.stopProcess()
+        },
+        this.opts.frames ? () => this.opts.frames!(camera) : undefined,
+      )
       this.streams.set(camera, r)
     }
     r.add(ws)
