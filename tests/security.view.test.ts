@@ -333,9 +333,14 @@ describe('security view: edge restream and overlay → gateway proxy with roles 
       expect((await fetch(`${gw.url}/v1/stores/store-a/cameras`)).status).toBe(401)
     })
 
-    it('a store without a camera edge 503, an edge down or refusing the token 502 (never 401: that would log the user out)', async () => {
+    it('a store without a camera edge has no cameras (its live view 503), an edge down or refusing the token 502 (never 401: that would log the user out)', async () => {
+      const none = await as('security', '/v1/stores/store-b/cameras')
+      expect([none.status, await none.json()]).toEqual([200, { cameras: [], canUnblur: false, configured: false }])
+      const noEvents = await as('security', '/v1/stores/store-b/cameras/events')
+      expect([noEvents.status, await noEvents.json()]).toEqual([200, { events: [] }])
+      const snap = await as('security', '/v1/stores/store-b/cameras/snapshots/x.jpg')
+      expect([snap.status, ((await snap.json()) as Json).error.code]).toEqual([503, 'STORE_EDGE_ERR_CAMERA_VIEW_OFF'])
       for (const [store, status, code] of [
-        ['store-b', 503, 'STORE_EDGE_ERR_CAMERA_VIEW_OFF'],
         ['store-c', 502, 'STORE_EDGE_ERR_EDGE_UNREACHABLE'],
         ['store-d', 502, 'STORE_EDGE_ERR_EDGE_UNREACHABLE'],
       ] as const) {

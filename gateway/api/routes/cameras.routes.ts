@@ -94,13 +94,22 @@ export function camerasRoutes(ctx: ApiContext) {
 
     app.get(
       '/stores/:storeId/cameras',
-      { schema: { tags: ['cameras'], summary: "The store's cameras (state, lines, zones) and whether you may see unblurred snapshots", params: StoreIdParam, response: { 200: Type.Object({ cameras: Type.Array(CameraOut), canUnblur: Type.Boolean() }), ...errors(401, 403, 502, 503) } } },
+      {
+        schema: {
+          tags: ['cameras'],
+          summary: "The store's cameras (state, lines, zones) and whether you may see unblurred snapshots; a store without a camera edge has none (configured: false)",
+          params: StoreIdParam,
+          response: { 200: Type.Object({ cameras: Type.Array(CameraOut), canUnblur: Type.Boolean(), configured: Type.Boolean() }), ...errors(401, 403, 502, 503) },
+        },
+      },
       async (req) => {
         const { storeId } = req.params as { storeId: string }
         const p = authorize(req, 'cameras:view', storeId)
+        // Most stores may have no cameras: that is an empty list, not an error.
+        if (!cfg.edges[storeId]) return { cameras: [], canUnblur: canUnblur(p), configured: false }
         const res = await edgeGet(storeId, '/v1/cameras')
         const { cameras } = (await res.json()) as { cameras: unknown[] }
-        return { cameras, canUnblur: canUnblur(p) }
+        return { cameras, canUnblur: canUnblur(p), configured: true }
       },
     )
 
@@ -118,6 +127,7 @@ export function camerasRoutes(ctx: ApiContext) {
       async (req) => {
         const { storeId } = req.params as { storeId: string }
         authorize(req, 'cameras:view', storeId)
+        if (!cfg.edges[storeId]) return { events: [] }
         const q = req.query as { camera?: string; limit: number }
         const qs = new URLSearchParams({ limit: String(q.limit) })
         if (q.camera) qs.set('camera', q.camera)
