@@ -100,6 +100,8 @@ export function classifyExit(lines: readonly string[], exitCode: number | null, 
 }
 
 const FPS_WINDOW_MS = 5_000
+/** Lines after which ffmpeg exits, or should. */
+const FATAL = /does not contain any stream|Conversion failed!|Error opening (input|output)/
 
 /**
  * Keep the first frame of every 1/fps slot of stream time. Unlike the fps filter, which holds each frame
@@ -243,9 +245,11 @@ export class CameraSource extends EventEmitter<CameraSourceEvents> {
     // and gives the clearer reason.
     const timeoutUs = String((o.stallTimeoutMs ?? 10_000) * 2000)
     const input: string[] = []
-    // Live: no input buffering, and probe 0.5 s instead of 5 s (first frame after ~1.7 s instead of ~3 s on
-    // a reconnect; the codec parameters of RTSP come with the SDP anyway).
-    const live = ['-fflags', 'nobuffer', '-flags', 'low_delay', '-analyzeduration', '500000']
+    // Live: no input buffering, and no frame-rate estimation while probing (-fpsprobesize 0: the first frame
+    // after ~1.3 s instead of ~3.2 s). The probe itself keeps its 5 s: it must outlast the camera's key
+    // frame interval, or a stream joined just after a key frame has "unspecified size" and no video at all
+    // (seen with a 0.5 s probe on a 0.5 s GOP, 1 connection in 60).
+    const live = ['-fflags', 'nobuffer', '-flags', 'low_delay', '-fpsprobesize', '0']
     if (this.kind === 'rtsp') input.push('-rtsp_transport', o.rtspTransport ?? 'tcp', '-timeout', timeoutUs, ...live)
     // MJPEG parts carry no timestamps: stamp them with the arrival time, or the fps filter (which assumes
     // 25 fps without timestamps) would keep the wrong share of them.
@@ -377,6 +381,8 @@ export class CameraSource extends EventEmitter<CameraSourceEvents> {
     else {
       this.stderrTail.push(line)
       if (this.stderrTail.length > 8) this.stderrTail.shift()
+      // ffmpeg has given up but may still wait for the camera to answer its RTSP TEARDOWN: don't wait with it.
+      if (FATAL.test(line) && this.child) this.terminateSoon(this.child)
     }
     this.log.debug({ camera: this.opts.id, line }, 'ffmpeg')
   }
@@ -389,11 +395,17 @@ export class CameraSource extends EventEmitter<CameraSourceEvents> {
     }
     const quiet = this.now() - this.lastDataTs
     if (quiet < stallMs) return
+    const said = this.stderrTail.at(-1)?.trim()
     this.stallFailure = {
       code: 'STORE_EDGE_ERR_CAMERA_STALLED',
-      reason: this.connFrames === 0 ? `no frame within ${Math.round(quiet)} ms of connecting` : `no frame for ${Math.round(quiet)} ms`,
+      reason: (this.connFrames === 0 ? `no frame within ${Math.round(quiet)} ms of connecting` : `no frame for ${Math.round(quiet)} ms`) + (said ? `: ${said}` : ''),
     }
     this.terminate(child)
+  }
+
+  private terminateSoon(child: ChildProcess): void {
+    const timer = setTimeout(() => this.terminate(child), 1000)
+    child.once('exit', () => clearTimeout(timer))
   }
 
   private terminate(child: ChildProcess): void {
