@@ -175,7 +175,7 @@ export class GatewayApp {
     await this.data.stores.touchSeen(ids, this.now()).catch((err) => this.log.warn({ err }, 'could not update last seen'))
   }
 
-  private async publishConfig(storeId: string, part: 'zones' | 'triggers' | 'members', payload: unknown): Promise<void> {
+  private async publishConfig(storeId: string, part: 'zones' | 'triggers' | 'members' | 'cameras', payload: unknown): Promise<void> {
     const client = this.live.client
     if (!client?.connected) throw new StoreEdgeError('STORE_EDGE_ERR_BROKER_UNAVAILABLE')
     await client.publishAsync(topics.storeConfig(storeId, part), JSON.stringify(payload), { qos: 1, retain: true })

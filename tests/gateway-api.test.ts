@@ -40,6 +40,9 @@ async function auditEntries(action: string): Promise<Array<{ actor: string; acto
   expect(r.statusCode).toBe(200)
   return r.json().entries
 }
+const cameraConfig = {
+  cameras: [{ id: 'door', url: 'rtsp://viewer:s3cret@10.0.0.21/stream2', lines: [{ id: 'door', entrance: 'main', a: { x: 0.4, y: 0.3 }, b: { x: 0.4, y: 0.95 } }] }],
+}
 const layout = { zones: [{ id: 'entrance', name: 'Entrance', floor: 0 }, { id: 'tills', name: 'Tills', floor: 0 }], sensors: [{ id: 'ble-1', zone: 'entrance', kind: 'ble', rssiOffset: 0, absorption: 3.5 }] }
 
 beforeAll(async () => {
@@ -109,6 +112,7 @@ describe('RBAC matrix', () => {
     { route: 'GET /v1/stores/:id/series', method: 'GET', url: '/v1/stores/store-a/series', ok: 200, roles: ['ops', 'admin'] },
     { route: 'GET /v1/stores/:id/events', method: 'GET', url: '/v1/stores/store-a/events', ok: 200, roles: ['ops', 'admin'] },
     { route: 'PUT /v1/stores/:id/layout', method: 'PUT', url: '/v1/stores/store-a/layout', body: () => layout, ok: 200, roles: ['ops', 'admin'] },
+    { route: 'PUT /v1/stores/:id/cameras/config', method: 'PUT', url: '/v1/stores/store-a/cameras/config', body: () => cameraConfig, ok: 200, roles: ['ops', 'admin'] },
     { route: 'POST /v1/stores', method: 'POST', url: '/v1/stores', body: () => ({ id: `rbac-${++n}`, name: 'RBAC' }), ok: 201, roles: ['admin'] },
     { route: 'GET /v1/users', method: 'GET', url: '/v1/users', ok: 200, roles: ['admin'] },
     { route: 'POST /v1/users', method: 'POST', url: '/v1/users', body: () => ({ username: `rbac-${++n}`, displayName: 'R', password: 'long-enough-1', role: 'marketing', stores: ['*'] }), ok: 201, roles: ['admin'] },
@@ -219,6 +223,21 @@ describe('users and the audit log', () => {
     await expectAudit('token.revoke', { actor: 'admin', target: tok.id })
     await expectAudit('layout.push', { actor: 'admin', target: 'store-a', storeId: 'store-a', detail: expect.objectContaining({ zones: 2, sensors: 1 }) })
     expect(JSON.stringify(await auditEntries('user.update'))).not.toContain('temp-pass-1')
+  })
+
+  it('camera config: validated with paths, pushed with defaults filled in, audited without stream URLs', async () => {
+    const bad = await admin('PUT', '/v1/stores/store-a/cameras/config', { cameras: [{ id: 'door', url: 'x', lines: [{ id: 'l', entrance: 'e', a: { x: 0.5, y: 0.5 }, b: { x: 0.5, y: 0.5 } }] }, { id: 'door', url: 'y', detect: { fps: 99 } }] })
+    expect(bad.statusCode).toBe(400)
+    expect(JSON.stringify(bad.json())).toMatch(/\/cameras\/1\/detect\/fps/)
+    const dup = await admin('PUT', '/v1/stores/store-a/cameras/config', { cameras: [cameraConfig.cameras[0], cameraConfig.cameras[0]] })
+    expect(dup.statusCode).toBe(400)
+    expect(JSON.stringify(dup.json())).toContain('duplicate camera \\"door\\"')
+    const ok = await admin('PUT', '/v1/stores/store-a/cameras/config', cameraConfig)
+    expect(ok.statusCode).toBe(200)
+    expect(ok.json()).toMatchObject({ cameras: 1 })
+    const entries = await auditEntries('cameras.push')
+    expect(entries[0]).toMatchObject({ target: 'store-a', detail: { cameras: [{ id: 'door', roles: ['footfall'], lines: 1, zones: 0 }] } })
+    expect(JSON.stringify(entries)).not.toContain('s3cret')
   })
 
   it('a password change is audited without the password', async () => {

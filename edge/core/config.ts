@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import { Type, type Static, type TSchema, Kind } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { parse as parseYaml } from 'yaml'
-import { StoreEdgeError, ZoneConfig, SensorConfig, CameraConfig, layoutProblems } from '../contracts/index.ts'
+import { StoreEdgeError, ZoneConfig, SensorConfig, CameraConfig, layoutProblems, cameraProblems } from '../contracts/index.ts'
 
 /**
  * The edge configuration: one schema gives the JSON Schema, the TypeScript type, the defaults and
@@ -359,7 +359,7 @@ export function resolveConfig(input: unknown, env: NodeJS.ProcessEnv = {}): Edge
     throw new StoreEdgeError('STORE_EDGE_ERR_CONFIG_INVALID', `\n${lines.join('\n')}`)
   }
   const cfg = withDefaults as EdgeConfig
-  const problems: string[] = layoutProblems(cfg.zones, cfg.sensors).map((p) => `  ${p}`)
+  const problems: string[] = [...layoutProblems(cfg.zones, cfg.sensors), ...cameraProblems(cfg.cameras)].map((p) => `  ${p}`)
   if (cfg.presence.awayMs <= cfg.presence.staleMs) problems.push('  /presence/awayMs: must be greater than staleMs')
   for (const src of ['wifi', 'ble'] as const) {
     if (cfg[src].stayRssi > cfg[src].enterRssi) problems.push(`  /${src}/stayRssi: must be at or below enterRssi (hysteresis)`)

@@ -8,6 +8,7 @@ import {
   geofenceProblems,
   layoutProblems,
   CamerasConfigPayload,
+  cameraProblems,
   MembersConfigPayload,
   topics,
   TriggersConfigPayload,
@@ -34,17 +35,6 @@ const schemas: { [P in Part]: { schema: TSchema; check: TypeCheck<TSchema> } } =
   cameras: { schema: CamerasConfigPayload, check: TypeCompiler.Compile(CamerasConfigPayload) },
 }
 
-/** Duplicate ids of one list, as `path: problem` lines. */
-function duplicates(ids: string[], base: string, what: string): string[] {
-  const out: string[] = []
-  const seen = new Set<string>()
-  ids.forEach((id, i) => {
-    if (seen.has(id)) out.push(`${base}/${i}/id: duplicate ${what} "${id}"`)
-    seen.add(id)
-  })
-  return out
-}
-
 /** Cross-field problems of each part, as `path: problem` lines. */
 function problemsOf<P extends Part>(part: P, payload: Payloads[P]): string[] {
   if (part === 'zones') {
@@ -67,18 +57,7 @@ function problemsOf<P extends Part>(part: P, payload: Payloads[P]): string[] {
     p.campaigns.forEach((c, i) => out.push(...campaignProblems(c, undefined, `/campaigns/${i}`)))
     return out
   }
-  if (part === 'cameras') {
-    const p = payload as CamerasConfigPayload
-    const out = duplicates(p.cameras.map((c) => c.id), '/cameras', 'camera')
-    p.cameras.forEach((c, i) => {
-      out.push(...duplicates(c.lines.map((l) => l.id), `/cameras/${i}/lines`, 'line'), ...duplicates(c.zones.map((z) => z.id), `/cameras/${i}/zones`, 'zone'))
-      c.lines.forEach((l, j) => {
-        if (l.a.x === l.b.x && l.a.y === l.b.y) out.push(`/cameras/${i}/lines/${j}: a and b are the same point`)
-      })
-      if (c.detect.width % 2 || c.detect.height % 2) out.push(`/cameras/${i}/detect: width and height must be even (the decoder scales to them)`)
-    })
-    return out
-  }
+  if (part === 'cameras') return cameraProblems((payload as CamerasConfigPayload).cameras)
   const p = payload as MembersConfigPayload
   const out: string[] = []
   const refs = new Set<string>()

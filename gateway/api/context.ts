@@ -28,7 +28,7 @@ export interface ApiContext {
   /** Present when a TSDB query URL is configured. */
   tsdb?: TsdbQuery
   /** Publish a retained downlink config part to a store (QoS 1). */
-  publishConfig(storeId: string, part: 'zones' | 'triggers' | 'members', payload: unknown): Promise<void>
+  publishConfig(storeId: string, part: 'zones' | 'triggers' | 'members' | 'cameras', payload: unknown): Promise<void>
   /** Forward member-app location fixes to a store (QoS 1, not retained). */
   publishLocations(storeId: string, report: LocationReport): Promise<void>
   /** Campaigns, geofences, members and the trigger/member config they publish to the edges. */

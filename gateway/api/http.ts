@@ -23,6 +23,7 @@ import { membersRoutes } from './routes/members.routes.ts'
 import { memberFacesRoutes } from './routes/member-faces.routes.ts'
 import { locationsRoutes } from './routes/locations.routes.ts'
 import { camerasRoutes } from './routes/cameras.routes.ts'
+import { cameraConfigRoutes } from './routes/camera-config.routes.ts'
 
 const here = dirname(fileURLToPath(import.meta.url))
 /** /v1 routes that answer without a principal (logout and me report the missing session themselves). */
@@ -116,6 +117,7 @@ export async function buildGatewayHttp(ctx: ApiContext, log: Logger): Promise<Fa
   await app.register(memberFacesRoutes(ctx), { prefix: '/v1' })
   await app.register(locationsRoutes(ctx), { prefix: '/v1' })
   await app.register(camerasRoutes(ctx), { prefix: '/v1' })
+  await app.register(cameraConfigRoutes(ctx), { prefix: '/v1' })
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
   const uplot = dirname(createRequire(import.meta.url).resolve('uplot/package.json'))

@@ -190,3 +190,25 @@ export const CameraAggregate = Type.Object({
   ),
 })
 export type CameraAggregate = Static<typeof CameraAggregate>
+
+/** Cross-field problems of a camera list that a schema cannot say, as `path: problem` lines. */
+export function cameraProblems(cameras: readonly CameraConfig[], base = '/cameras'): string[] {
+  const out: string[] = []
+  const dup = (ids: string[], at: string, what: string) => {
+    const seen = new Set<string>()
+    ids.forEach((id, i) => {
+      if (seen.has(id)) out.push(`${at}/${i}/id: duplicate ${what} "${id}"`)
+      seen.add(id)
+    })
+  }
+  dup(cameras.map((c) => c.id), base, 'camera')
+  cameras.forEach((c, i) => {
+    dup(c.lines.map((l) => l.id), `${base}/${i}/lines`, 'line')
+    dup(c.zones.map((z) => z.id), `${base}/${i}/zones`, 'zone')
+    c.lines.forEach((l, j) => {
+      if (l.a.x === l.b.x && l.a.y === l.b.y) out.push(`${base}/${i}/lines/${j}: a and b are the same point`)
+    })
+    if (c.detect.width % 2 || c.detect.height % 2) out.push(`${base}/${i}/detect: width and height must be even (the decoder scales to them)`)
+  })
+  return out
+}
