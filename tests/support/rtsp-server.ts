@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
 import { createInterface } from 'node:readline'
-import { fileURLToPath } from 'node:url'
+import { packageRoot } from '../../models/paths.ts'
 
 /**
  * A real RTSP camera for tests and benches: tests/support/rtsp-server.py (GStreamer's RTSP server) run
@@ -13,7 +13,8 @@ import { fileURLToPath } from 'node:url'
 export const VTEST = '/usr/share/doc/opencv-doc/examples/data/vtest.avi'
 /** Debian's interpreter: the GStreamer bindings (python3-gi) are installed for it, not for pyenv's python3. */
 const PYTHON = '/usr/bin/python3'
-const SCRIPT = join(dirname(fileURLToPath(import.meta.url)), 'rtsp-server.py')
+// From the package root: the benchmark runs this bundled in dist/.
+const SCRIPT = join(packageRoot(), 'tests', 'support', 'rtsp-server.py')
 const PACKAGES = 'python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-libav'
 
 export interface RtspServerOptions {

@@ -3,9 +3,11 @@ import { join } from 'node:path'
 import type { CameraConfig } from '../../edge/contracts/index.ts'
 import { resolveConfig } from '../../edge/core/config.ts'
 import type { TruthCrossing } from '../../edge/vision/audit/match-crossings.ts'
+import { packageRoot } from '../../models/paths.ts'
 
 /** The hand-counted counting line on vtest.avi (tests/fixtures/vtest/README.md) as camera config. */
-const FIX = join(import.meta.dirname, '../fixtures/vtest')
+// From the package root: the benchmark runs this bundled in dist/.
+const FIX = join(packageRoot(), 'tests', 'fixtures', 'vtest')
 export const vtestLine = JSON.parse(readFileSync(join(FIX, 'line.json'), 'utf8')) as {
   width: number
   height: number
