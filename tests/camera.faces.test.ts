@@ -11,7 +11,7 @@ import { encodeVector } from '../edge/vision/faces/gallery.ts'
 import { InferenceService } from '../edge/vision/inference/inference.service.ts'
 import { decodeImage } from '../edge/vision/inference/preprocess.ts'
 import { ensureModels } from '../models/build.ts'
-import { tempDir, testConfig, testLogger, waitFor } from './helpers.ts'
+import { collectJson, tempDir, testConfig, testLogger, waitFor } from './helpers.ts'
 
 /**
  * Faces at a camera, end to end with real parts: a camera (ffmpeg, a looping clip made from a real
@@ -72,20 +72,9 @@ describe('member recognition at a camera', () => {
     })
     app = await new EdgeApp({ config, logger: testLogger(), defaultMetrics: false }).start()
     const seen = { geofence: [] as GeofenceEvent[], camera: [] as CameraEvent[], agg: [] as MinuteAggregate[] }
-    const on = (topic: string, into: unknown[]) =>
-      new Promise<void>((r) =>
-        app!.broker.aedes.subscribe(
-          topic,
-          (p, cb) => {
-            into.push(JSON.parse(p.payload.toString()))
-            cb()
-          },
-          () => r(),
-        ),
-      )
-    await on('stores/+/events/geofence', seen.geofence)
-    await on('stores/+/events/camera', seen.camera)
-    await on('stores/+/agg', seen.agg)
+    await collectJson(app, 'stores/+/events/geofence', seen.geofence)
+    await collectJson(app, 'stores/+/events/camera', seen.camera)
+    await collectJson(app, 'stores/+/agg', seen.agg)
     return seen
   }
 

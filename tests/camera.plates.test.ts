@@ -6,7 +6,7 @@ import { EdgeApp } from '../edge/app.ts'
 import type { CameraEvent, GeofenceEvent, MembersConfigPayload, ParkingEvent } from '../edge/contracts/index.ts'
 import { ensureModels } from '../models/build.ts'
 import { synthFrame } from './fixtures/plates/synth.ts'
-import { tempDir, testConfig, testLogger, waitFor } from './helpers.ts'
+import { collectJson, tempDir, testConfig, testLogger, waitFor } from './helpers.ts'
 
 /**
  * A car-park gate camera, end to end with real parts: a clip of a car's Chinese plate (rendered with
@@ -40,20 +40,9 @@ describe('plates at a gate camera', () => {
     app = await new EdgeApp({ config, logger: testLogger(), defaultMetrics: false }).start()
     const members: MembersConfigPayload = { v: 1, version: 1, members: [{ ref: 'm-car', tier: 1, tags: [], beaconIds: [], plates: [plate], visits: 0 }] }
     expect((await app.downlink.apply('members', Buffer.from(JSON.stringify(members)))).ok).toBe(true)
-    const on = (topic: string, into: unknown[]) =>
-      new Promise<void>((r) =>
-        app.broker.aedes.subscribe(
-          topic,
-          (p, cb) => {
-            into.push(JSON.parse(p.payload.toString()))
-            cb()
-          },
-          () => r(),
-        ),
-      )
-    await on('stores/+/events/parking', parking)
-    await on('stores/+/events/geofence', geofence)
-    await on('stores/+/events/camera', camera)
+    await collectJson(app, 'stores/+/events/parking', parking)
+    await collectJson(app, 'stores/+/events/geofence', geofence)
+    await collectJson(app, 'stores/+/events/camera', camera)
   }, 600_000)
 
   afterAll(async () => {

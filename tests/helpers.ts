@@ -63,3 +63,21 @@ export async function counterValue(registry: { getSingleMetric(name: string): un
   const { values } = await m.get()
   return values.filter((v) => Object.entries(labels).every(([k, x]) => String(v.labels[k]) === x)).reduce((a, v) => a + v.value, 0)
 }
+
+/**
+ * Every JSON message published on an edge's own broker under `topic` (wildcards allowed), pushed
+ * into `into` as it arrives. Through the broker's own subscription, as the uplink bridge reads it:
+ * devices may not subscribe to store topics.
+ */
+export function collectJson(app: { broker: { aedes: { subscribe(topic: string, fn: (packet: { payload: Buffer | string }, cb: () => void) => void, done: () => void): void } } }, topic: string, into: unknown[]): Promise<void> {
+  return new Promise((resolve) =>
+    app.broker.aedes.subscribe(
+      topic,
+      (packet, cb) => {
+        into.push(JSON.parse(packet.payload.toString()))
+        cb()
+      },
+      () => resolve(),
+    ),
+  )
+}

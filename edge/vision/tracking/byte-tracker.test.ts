@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import type { TrackBox } from '../camera/types.ts'
 import { ByteTracker, type ByteTrackerOptions, type Detection } from './byte-tracker.ts'
+import { rng } from '../../presence/test-support.ts'
 
 const FRAME = 200 // 5 fps, the detect rate of the cameras
 
@@ -151,7 +152,7 @@ describe('ByteTracker', () => {
   })
 
   it('is deterministic, with ids in order of confirmation', () => {
-    const rand = mulberry32(42)
+    const rand = rng(42)
     const people = Array.from({ length: 12 }, () => ({ x: rand() * 700, y: rand() * 450, vx: (rand() - 0.5) * 0.3, vy: (rand() - 0.5) * 0.1, start: Math.floor(rand() * 20) * FRAME }))
     const frames = []
     for (let ts = 0; ts <= 8000; ts += FRAME) {
@@ -175,14 +176,3 @@ describe('ByteTracker', () => {
     expect(Math.max(...order)).toBe(order.length)
   })
 })
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
