@@ -104,6 +104,22 @@ export function localTime(ts: number, timeZone: string): LocalTime {
   return { ...t }
 }
 
+/**
+ * The daily period containing ts for a reset at local `resetAt` ('HH:MM'): the local date, or the day
+ * before while the local time is earlier than resetAt. A change of key is a reset. Reading the local
+ * clock (not subtracting HH:MM as a duration) keeps the reset at resetAt on the days clocks change: a
+ * skipped reset time fires at the first instant after it, a repeated hour resets once. Undefined when
+ * resetAt is not 'HH:MM' (resets off). Keys compare as strings.
+ */
+export function resetPeriodKey(ts: number, timeZone: string, resetAt: string): string | undefined {
+  const m = /^(\d\d):(\d\d)$/.exec(resetAt)
+  if (!m) return undefined
+  const t = localTime(ts, timeZone)
+  if (t.minutes >= Number(m[1]) * 60 + Number(m[2])) return t.date
+  const [y, mo, d] = t.date.split('-').map(Number) as [number, number, number]
+  return new Date(Date.UTC(y, mo - 1, d - 1)).toISOString().slice(0, 10)
+}
+
 function formatLocal(ts: number, timeZone: string): LocalTime {
   let f = formatters.get(timeZone)
   if (!f) {

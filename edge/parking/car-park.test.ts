@@ -129,4 +129,14 @@ describe('resetPeriod', () => {
     expect(resetPeriod(sh('2026-05-14T20:30:00Z'), 'Asia/Shanghai', '04:30')).toBe('2026-05-15')
     expect(resetPeriod(T0, 'Asia/Shanghai', '')).toBeUndefined()
   })
+
+  it('stays at the local reset time on the days clocks change (a 04:00 reset in New York)', () => {
+    const at = (iso: string) => resetPeriod(Date.parse(iso), 'America/New_York', '04:00')
+    // 2026-03-08: clocks go forward at 02:00 EST; 04:00 EDT is 08:00Z (not 09:00Z, an hour late).
+    expect(at('2026-03-08T07:59:00Z')).toBe('2026-03-07')
+    expect(at('2026-03-08T08:00:00Z')).toBe('2026-03-08')
+    // 2026-11-01: clocks go back at 02:00 EDT; 04:00 EST is 09:00Z.
+    expect(at('2026-11-01T08:59:00Z')).toBe('2026-10-31')
+    expect(at('2026-11-01T09:00:00Z')).toBe('2026-11-01')
+  })
 })

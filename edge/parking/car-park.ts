@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { localTime, type ParkingEvent } from '../contracts/index.ts'
+import { resetPeriodKey, type ParkingEvent } from '../contracts/index.ts'
 
 /**
  * The car park, pure: gate observations (plates already resolved to a member or hashed by the
@@ -60,15 +60,10 @@ export function parkingEventId(storeId: string, o: Pick<GateObservation, 'device
 }
 
 /**
- * The key of the reset period containing `ts`: the local date of `ts − resetAt` in the store's
- * time zone (`resetAt` 'HH:MM'). A change of key is a reset. Undefined when resets are off ('').
+ * The key of the reset period containing `ts` (`resetAt` 'HH:MM' local, DST-safe: see
+ * resetPeriodKey). A change of key is a reset. Undefined when resets are off ('').
  */
-export function resetPeriod(ts: number, timeZone: string, resetAt: string): string | undefined {
-  const m = /^(\d\d):(\d\d)$/.exec(resetAt)
-  if (!m) return undefined
-  const offsetMs = (Number(m[1]) * 60 + Number(m[2])) * 60_000
-  return localTime(ts - offsetMs, timeZone).date
-}
+export const resetPeriod = resetPeriodKey
 
 export class CarPark {
   occupancy = 0

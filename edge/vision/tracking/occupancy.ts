@@ -12,7 +12,7 @@
  * before resetAt, and only ever moves forwards, so a wall-clock hour repeated when DST ends does
  * not reset twice and a reset time skipped when DST starts happens at the first instant after it.
  */
-import { localTime } from '../../contracts/index.ts'
+import { resetPeriodKey } from '../../contracts/index.ts'
 
 export interface OccupancyOptions {
   /** IANA time zone of the store. */
@@ -120,15 +120,4 @@ export class OccupancyCounter {
   }
 }
 
-/**
- * The reset period containing ts: the local date in timeZone, or the day before when the local
- * time is before resetAt. Undefined when resetAt is not 'HH:MM'. Keys compare as strings.
- */
-export function resetPeriodKey(ts: number, timeZone: string, resetAt: string): string | undefined {
-  const m = /^(\d\d):(\d\d)$/.exec(resetAt)
-  if (!m) return undefined
-  const t = localTime(ts, timeZone)
-  if (t.minutes >= Number(m[1]) * 60 + Number(m[2])) return t.date
-  const [y, mo, d] = t.date.split('-').map(Number) as [number, number, number]
-  return new Date(Date.UTC(y, mo - 1, d - 1)).toISOString().slice(0, 10)
-}
+export { resetPeriodKey }
