@@ -6,6 +6,7 @@ import { loadConfig, type EdgeConfig } from '../core/config.ts'
 import { createLogger } from '../core/logger.ts'
 import { CredentialStore, DEVICE_KINDS, type DeviceKind } from '../broker/credentials.ts'
 import { EdgeApp } from '../app.ts'
+import { provisionStoreCommand } from './provision-store.command.ts'
 
 /** Stop cleanly on SIGINT/SIGTERM: the edge publishes its offline health and closes sessions. */
 export function onShutdown(fn: () => Promise<void>): void {
@@ -102,6 +103,8 @@ export function registerEdgeCommands(program: Command): void {
         ].join('\n'),
       )
     })
+
+  provision.addCommand(provisionStoreCommand())
 
   program
     .command('config')
