@@ -7,6 +7,7 @@ import { createLogger } from '../core/logger.ts'
 import { CredentialStore, DEVICE_KINDS, type DeviceKind } from '../broker/credentials.ts'
 import { EdgeApp } from '../app.ts'
 import { provisionStoreCommand } from './provision-store.command.ts'
+import { startSystemdNotify } from '../core/systemd-notify.ts'
 
 /** Stop cleanly on SIGINT/SIGTERM: the edge publishes its offline health and closes sessions. */
 export function onShutdown(fn: () => Promise<void>): void {
@@ -60,9 +61,15 @@ export function registerEdgeCommands(program: Command): void {
     .addOption(dataDirOpt())
     .action(async (opts: { config?: string; dataDir?: string }) => {
       const config = configFrom(opts)
-      const app = new EdgeApp({ config, logger: createLogger({ level: config.log.level }) })
+      const logger = createLogger({ level: config.log.level })
+      const app = new EdgeApp({ config, logger })
       await app.start()
-      onShutdown(() => app.stop())
+      // Under systemd (Type=notify): READY=1 now, WATCHDOG=1 from the event loop, STOPPING=1 on shutdown.
+      const notifier = await startSystemdNotify(`store ${config.store.id} running`, { logger: logger.child({ module: 'systemd' }) })
+      onShutdown(async () => {
+        await notifier.stopping(`store ${config.store.id} stopping`)
+        await app.stop()
+      })
     })
 
   const provision = program.command('provision').description('create credentials for devices')
