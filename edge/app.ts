@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
@@ -29,6 +29,7 @@ import type { CameraConfig } from './contracts/index.ts'
 import type { PlateRead } from './vision/inference/types.ts'
 import { decodeGateValue } from './sources/decoders/gate.decoder.ts'
 import { GatePlates } from './vision/camera/gate-plates.ts'
+import { cameraEventId } from './vision/camera/event-id.ts'
 
 export interface EdgeAppOptions {
   config: EdgeConfig
@@ -37,8 +38,6 @@ export interface EdgeAppOptions {
   /** Collect Node's default process metrics (off in tests that build many apps). */
   defaultMetrics?: boolean
 }
-
-const cameraEventIdOf = (camera: string, plate: string, ts: number) => createHash('sha256').update(`${camera}|${plate}|${ts}`).digest('base64url').slice(0, 32)
 
 /** The per-store secret the MAC hashing salts derive from; created once, mode 0600, never sent anywhere. */
 export async function loadPrivacySecret(dataDir: string): Promise<Buffer> {
@@ -171,7 +170,7 @@ export class EdgeApp {
         members: () => this.downlink.members.all(),
         onMember: (e) => {
           bus.emitMemberSeen(e)
-          this.cameras?.onCameraEvent({ v: 1, id: cameraEventIdOf(e.camera, e.memberRef, e.ts), storeId: cfg.store.id, camera: e.camera, type: 'member', ts: e.ts, memberRef: e.memberRef, confidence: e.confidence })
+          this.cameras?.onCameraEvent({ v: 1, id: cameraEventId(cfg.store.id, e.camera, 'member', e.memberRef, e.ts), storeId: cfg.store.id, camera: e.camera, type: 'member', ts: e.ts, memberRef: e.memberRef, confidence: e.confidence })
         },
       }))
       // The gallery follows the members downlink; a face removed there is revoked before the next frame.
@@ -253,7 +252,7 @@ export class EdgeApp {
     )
     this.parking.ingest(result)
     for (const p of passages) {
-      this.cameras?.onCameraEvent({ v: 1, id: cameraEventIdOf(cam.id, p.plate, p.ts), storeId: this.config.store.id, camera: cam.id, type: 'plate', ts: p.ts, confidence: Math.min(1, p.confidence) })
+      this.cameras?.onCameraEvent({ v: 1, id: cameraEventId(this.config.store.id, cam.id, 'plate', p.plate, p.ts), storeId: this.config.store.id, camera: cam.id, type: 'plate', ts: p.ts, confidence: Math.min(1, p.confidence) })
     }
   }
 

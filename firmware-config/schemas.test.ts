@@ -1,8 +1,8 @@
-import { createHmac } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { Value } from '@sinclair/typebox/value'
 import type { TSchema } from '@sinclair/typebox'
 import { describe, expect, it } from 'vitest'
+import { testContext } from '../edge/sources/decoders/test-support.ts'
 import { BleBatch, BleSightingItem, DEVICE_ID_PATTERN, GateBatch, GateEventItem, WifiBatch, WifiProbeItem, topics, type DecodeContext } from '../edge/contracts/index.ts'
 import { EdgeConfigSchema } from '../edge/core/config.ts'
 import { decodeBleBatch } from '../edge/sources/decoders/ble-batch.decoder.ts'
@@ -19,13 +19,7 @@ function examples(): Map<string, unknown> {
   return out
 }
 
-const ctxAt = (now: number, deviceId: string): DecodeContext => ({
-  deviceId,
-  hashMac: (m) => 'h:' + createHmac('sha256', 'test-salt').update(m).digest('hex').slice(0, 20),
-  now,
-  maxSkewMs: 600_000,
-  maxBatch: 500,
-})
+const ctxAt = (now: number, deviceId: string): DecodeContext => testContext(deviceId, now)
 
 /** Envelope and items checked the way the edge checks them, against the same TypeBox objects the schemas come from. */
 function check(envelope: TSchema, arrayKey: string, item: TSchema, value: unknown): string[] {

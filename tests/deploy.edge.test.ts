@@ -1,9 +1,9 @@
-import { spawn, spawnSync, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { createInterface } from 'node:readline'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { NotifyListener } from './support/notify-listener.ts'
 
 /**
  * The edge box deployment: the systemd units (hardening, restart policy, watchdog), install.sh
@@ -14,7 +14,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 const REPO = resolve(import.meta.dirname, '..')
 const EDGE = join(REPO, 'deploy/edge')
 const INSTALL = join(EDGE, 'install.sh')
-const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3'
 const has = (bin: string, arg = '--version') => spawnSync(bin, [arg]).status === 0
 
 type Unit = Map<string, string[]>
@@ -236,42 +235,8 @@ describe('install.sh', () => {
   })
 })
 
-interface Datagram {
-  pid: number | null
-  lines: string[]
-}
 
 /** deploy/edge/notify-listener.py (a real AF_UNIX datagram socket) as systemd's NOTIFY_SOCKET. */
-class NotifyListener {
-  readonly got: Datagram[] = []
-  private proc!: ChildProcessWithoutNullStreams
-  private waiters: Array<() => void> = []
-  constructor(readonly address: string) {}
-  async start(): Promise<void> {
-    this.proc = spawn(PYTHON, [join(EDGE, 'notify-listener.py'), this.address])
-    const rl = createInterface({ input: this.proc.stdout })
-    await new Promise<void>((res, rej) => {
-      this.proc.once('exit', (c) => rej(new Error(`listener exited ${c}`)))
-      rl.on('line', (line) => {
-        const m = JSON.parse(line)
-        if (m.listening) return res()
-        this.got.push(m)
-        for (const w of this.waiters.splice(0)) w()
-      })
-    })
-  }
-  async until(assignment: string, n = 1): Promise<[Datagram, ...Datagram[]]> {
-    for (;;) {
-      const hits = this.got.filter((d) => d.lines.includes(assignment))
-      if (hits.length >= n && hits.length > 0) return hits as [Datagram, ...Datagram[]]
-      await new Promise<void>((r) => this.waiters.push(r))
-    }
-  }
-  stop(): void {
-    this.proc.removeAllListeners('exit')
-    this.proc.kill()
-  }
-}
 
 describe.skipIf(!has('systemd-notify'))('the bundle the unit starts, under a notify socket', () => {
   let tmp: string

@@ -1,5 +1,4 @@
 import { execFile } from 'node:child_process'
-import { createHmac } from 'node:crypto'
 import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -13,6 +12,7 @@ import { decodeEspresense } from '../edge/sources/decoders/espresense.decoder.ts
 import { decodeOmg } from '../edge/sources/decoders/omg.decoder.ts'
 import { decodeMeraki } from '../edge/sources/decoders/meraki.decoder.ts'
 import { decodeWifiBatch } from '../edge/sources/decoders/wifi-batch.decoder.ts'
+import { testContext } from '../edge/sources/decoders/test-support.ts'
 import { connect, tempDir, testConfig, testLogger, waitFor } from './helpers.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -55,13 +55,7 @@ function mdExample(page: string, name: string): unknown {
   return JSON.parse(m[1]!)
 }
 
-const ctxAt = (now: number, deviceId: string): DecodeContext => ({
-  deviceId,
-  hashMac: (m) => 'h:' + createHmac('sha256', 'test-salt').update(m).digest('hex').slice(0, 20),
-  now,
-  maxSkewMs: 600_000,
-  maxBatch: 500,
-})
+const ctxAt = (now: number, deviceId: string): DecodeContext => testContext(deviceId, now)
 
 const ajv = new Ajv({ allErrors: true, strict: false })
 const compiled = new Map<string, ReturnType<typeof ajv.compile>>()

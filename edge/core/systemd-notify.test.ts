@@ -1,64 +1,14 @@
-import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process'
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
-import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { NotifyListener } from '../../tests/support/notify-listener.ts'
 import { createSystemdNotifier, sanitizeStatus, watchdogIntervalMs, type NotifyLogger } from './systemd-notify.ts'
 
-/**
- * A real AF_UNIX datagram listener stands in for systemd: deploy/edge/notify-listener.py (Debian's
- * python3) binds NOTIFY_SOCKET (a path or an abstract `@name`) with SO_PASSCRED and prints each
- * datagram as a JSON line with the SCM_CREDENTIALS pid and its receive time.
- */
-const LISTENER_SCRIPT = fileURLToPath(new URL('../../deploy/edge/notify-listener.py', import.meta.url))
-
-interface Datagram {
-  pid: number | null
-  t: number
-  lines: string[]
-}
-
-const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3'
+// A real AF_UNIX datagram listener stands in for systemd (tests/support/notify-listener.ts).
 const hasSystemdNotify = spawnSync('systemd-notify', ['--version']).status === 0
 const isRoot = process.getuid?.() === 0
-
-class Listener {
-  readonly got: Datagram[] = []
-  private proc!: ChildProcessWithoutNullStreams
-  private waiters: Array<() => void> = []
-  constructor(readonly address: string, private script: string) {}
-
-  async start(): Promise<void> {
-    this.proc = spawn(PYTHON, [this.script, this.address])
-    this.proc.stderr.on('data', (d) => process.stderr.write(d))
-    const rl = createInterface({ input: this.proc.stdout })
-    await new Promise<void>((resolve, reject) => {
-      this.proc.once('exit', (code) => reject(new Error(`listener exited ${code}`)))
-      rl.on('line', (line) => {
-        const msg = JSON.parse(line)
-        if (msg.listening) return resolve()
-        this.got.push(msg)
-        for (const w of this.waiters.splice(0)) w()
-      })
-    })
-  }
-
-  /** Datagrams carrying `assignment`, waiting (event-driven) until at least `n` have arrived. */
-  async until(assignment: string, n = 1): Promise<[Datagram, ...Datagram[]]> {
-    for (;;) {
-      const hits = this.got.filter((d) => d.lines.includes(assignment))
-      if (hits.length >= n && hits.length > 0) return hits as [Datagram, ...Datagram[]]
-      await new Promise<void>((r) => this.waiters.push(r))
-    }
-  }
-
-  stop(): void {
-    this.proc.removeAllListeners('exit')
-    this.proc.kill()
-  }
-}
 
 function recordingLogger(): NotifyLogger & { warns: string[] } {
   const warns: string[] = []
@@ -98,7 +48,7 @@ describe('sd_notify helpers', () => {
 
 describe.skipIf(!hasSystemdNotify)('sd_notify over a real AF_UNIX datagram socket (systemd-notify)', () => {
   let dir: string
-  const listeners: Listener[] = []
+  const listeners: NotifyListener[] = []
 
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'sdnotify-'))
@@ -108,8 +58,8 @@ describe.skipIf(!hasSystemdNotify)('sd_notify over a real AF_UNIX datagram socke
     rmSync(dir, { recursive: true, force: true })
   })
 
-  async function listen(address: string): Promise<Listener> {
-    const l = new Listener(address, LISTENER_SCRIPT)
+  async function listen(address: string): Promise<NotifyListener> {
+    const l = new NotifyListener(address)
     listeners.push(l)
     await l.start()
     return l

@@ -60,11 +60,10 @@ export class CameraFaces implements FaceHooks {
   /** The members downlink changed: members whose face left it are revoked before this resolves. */
   async syncMembers(members: readonly Member[]): Promise<void> {
     if (!this.started) return // start() syncs with the list applied by then
-    const r = await this.gallery.sync(members)
+    await this.gallery.sync(members) // logs what changed
     const now = new Set(members.filter((m) => m.face).map((m) => m.ref))
     for (const ref of this.enrolled) if (!now.has(ref)) this.recognizer.forgetMember(ref)
     this.enrolled = now
-    this.d.log.info({ size: r.size, added: r.added, removed: r.removed, skipped: r.skipped }, 'face gallery synced')
   }
 
   private key(camera: string, trackId: number): number {

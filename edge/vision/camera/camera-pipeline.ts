@@ -1,10 +1,10 @@
-import { createHash } from 'node:crypto'
 import type { CameraConfig, CameraEvent, FootfallCrossing } from '../../contracts/index.ts'
 import type { EdgeConfig } from '../../core/config.ts'
 import type { Logger } from '../../core/logger.ts'
 import type { InferenceService } from '../inference/inference.service.ts'
 import type { Box, Detection, PlateRead, RawImage } from '../inference/types.ts'
 import { CameraAnalytics } from './camera-analytics.ts'
+import { cameraEventId } from './event-id.ts'
 import { CameraSource } from './ffmpeg.source.ts'
 import type { OverlayFrame } from './hub.ts'
 import type { CameraStats, CameraStatus, Frame, TrackBox } from './types.ts'
@@ -44,7 +44,6 @@ export interface PipelineOptions {
   now?: () => number
 }
 
-const hashId = (...parts: Array<string | number>) => createHash('sha256').update(parts.join('|')).digest('base64url').slice(0, 32)
 
 export class CameraPipeline {
   readonly id: string
@@ -164,8 +163,8 @@ export class CameraPipeline {
       if (e.type === 'enter' || e.type === 'exit') continue
       const ev: CameraEvent =
         e.type === 'loitering'
-          ? { v: 1, id: hashId(this.o.storeId, c.id, this.epoch, 'loiter', e.zone, e.trackId), storeId: this.o.storeId, camera: c.id, type: 'loitering', ts: e.ts, zone: e.zone, dwellS: e.dwellMs / 1000 }
-          : { v: 1, id: hashId(this.o.storeId, c.id, e.type, e.zone, e.ts), storeId: this.o.storeId, camera: c.id, type: e.type, ts: e.ts, zone: e.zone, count: e.count, max: e.max }
+          ? { v: 1, id: cameraEventId(this.o.storeId, c.id, this.epoch, 'loiter', e.zone, e.trackId), storeId: this.o.storeId, camera: c.id, type: 'loitering', ts: e.ts, zone: e.zone, dwellS: e.dwellMs / 1000 }
+          : { v: 1, id: cameraEventId(this.o.storeId, c.id, e.type, e.zone, e.ts), storeId: this.o.storeId, camera: c.id, type: e.type, ts: e.ts, zone: e.zone, count: e.count, max: e.max }
       this.o.events.cameraEvent(ev, f, people, faces)
     }
     if (c.roles.includes('plates')) {
@@ -180,7 +179,7 @@ export class CameraPipeline {
     const n = ++this.crossingSeq
     return {
       v: 1,
-      id: hashId(this.o.storeId, this.o.cam.id, this.epoch, line, trackId, dir, n),
+      id: cameraEventId(this.o.storeId, this.o.cam.id, this.epoch, line, trackId, dir, n),
       storeId: this.o.storeId,
       camera: this.o.cam.id,
       line,

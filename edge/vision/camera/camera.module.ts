@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto'
 import sharp from 'sharp'
 import { topics, StoreEdgeError, type CameraAggregate, type CameraConfig, type CameraEvent, type CameraHealth, type FootfallCrossing } from '../../contracts/index.ts'
 import type { EventBus } from '../../core/bus.ts'
@@ -58,6 +57,7 @@ export class CameraModule implements EdgeModule, CameraHub {
   private readonly minutes = new Map<number, MinuteBucket>()
   private readonly droppedSeen = new Map<string, number>()
   private readonly reconnectsSeen = new Map<string, number>()
+  private readonly loggedStatus = new Map<string, string>()
   private healthTimer?: NodeJS.Timeout
   private started = false
   /** People in the store by the entrance lines: in − out, never negative, reset daily. */
@@ -213,8 +213,13 @@ export class CameraModule implements EdgeModule, CameraHub {
 
   private async publishStatus(s: CameraStatus): Promise<void> {
     this.d.metrics.cameraUp.set({ camera: s.camera }, s.state === 'online' ? 1 : 0)
-    if (s.state !== 'online') this.d.log.warn({ camera: s.camera, state: s.state, reason: s.reason, code: s.code }, 'camera status')
-    else this.d.log.info({ camera: s.camera }, 'camera online')
+    // Logged when it changes; the 10 s refresh and a camera retrying with the same reason stay quiet.
+    const said = `${s.state}|${s.code ?? ''}|${s.reason ?? ''}`
+    if (this.loggedStatus.get(s.camera) !== said) {
+      this.loggedStatus.set(s.camera, said)
+      if (s.state !== 'online') this.d.log.warn({ camera: s.camera, state: s.state, reason: s.reason, code: s.code }, 'camera status')
+      else this.d.log.info({ camera: s.camera }, 'camera online')
+    }
     const p = this.pipelines.get(s.camera)
     const st = p?.stats()
     const health: CameraHealth = {
@@ -397,5 +402,3 @@ function eventText(e: CameraEvent): string {
       return 'plate read'
   }
 }
-
-export const cameraEventId = (...parts: Array<string | number>) => createHash('sha256').update(parts.join('|')).digest('base64url').slice(0, 32)
