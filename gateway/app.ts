@@ -90,6 +90,8 @@ export class GatewayApp {
       this.hub = new LiveHub(cfg.window, this.metrics, child('live'), this.now)
       this.hub.onStoreSeen = (id) => this.storeSeen(id)
       this.coupons = await createCouponModules({ cfg, db, registry: this.metrics.registry, hub: this.hub, writer: this.writer, log: this.log, now: this.now })
+      // Before the consumers start: the first uplink message of a store publishes its config through it.
+      this.marketing = new Marketing(db, (storeId, part, payload) => this.publishConfig(storeId, part, payload), child('marketing'), this.now)
       this.live = new LiveConsumer(effective, this.brokerUrl, this.hub, this.metrics, child('live-consumer'))
       this.uplink = new UplinkConsumer(effective, this.brokerUrl, this.writer, this.metrics, child('uplink-consumer'), this.coupons.ledger)
       this.uplink.onUplink = (u) => this.seen.add(u.storeId)
@@ -97,7 +99,6 @@ export class GatewayApp {
         await m.start()
         this.modules.push(m)
       }
-      this.marketing = new Marketing(db, (storeId, part, payload) => this.publishConfig(storeId, part, payload), child('marketing'), this.now)
       this.marketing.start()
       const tsdbQueryUrl = cfg.tsdb.queryUrl || cfg.tsdb.url
       const ctx: ApiContext = {

@@ -111,10 +111,16 @@ export class UplinkConsumer implements GatewayModule {
       // Subscribe on every connect, session present or not: Mosquitto 2.0 keeps a persistent
       // session over a restart but not its shared subscriptions. An identical subscription
       // replaces the old one (MQTT-3.8.4-3), so this never duplicates deliveries.
+      // mqtt.js remembers what it subscribed to and silently skips a SUBSCRIBE for the same
+      // filters (it calls back with nothing granted), which left a replica deaf after a broker
+      // restart: forget them first so the SUBSCRIBE really goes out.
+      const remembered = (client as unknown as { _resubscribeTopics?: Record<string, unknown> })._resubscribeTopics
+      if (remembered) for (const t of this.subscriptions) delete remembered[t]
       client.subscribe(this.subscriptions, { qos: 1 }, (err, granted) => {
         if (err) return this.log.error({ err: err.message }, 'uplink subscribe failed')
         const refused = granted?.filter((g) => g.qos > 2)
         if (refused?.length) this.log.error({ refused: refused.map((g) => g.topic) }, 'broker refused uplink subscriptions')
+        else if ((granted?.length ?? 0) < this.subscriptions.length) this.log.error({ granted: granted?.length ?? 0, wanted: this.subscriptions.length }, 'uplink subscriptions not all granted')
         else subscribed()
       })
     })
