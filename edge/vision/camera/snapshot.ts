@@ -1,4 +1,4 @@
-import sharp from 'sharp'
+import type { default as Sharp } from 'sharp'
 import type { Box } from '../inference/types.ts'
 import type { Snapshot } from './hub.ts'
 
@@ -47,7 +47,11 @@ export function privacyRegions(s: Pick<Snapshot, 'people' | 'faces'>, width: num
   return out
 }
 
-async function hide(raw: Buffer, info: { width: number; height: number; channels: number }, r: Region): Promise<Buffer> {
+/** sharp (libvips, ~30 MB resident) is loaded on the first snapshot: an edge without cameras never needs it. */
+let sharpModule: Promise<typeof Sharp> | undefined
+const loadSharp = () => (sharpModule ??= import('sharp').then((m) => m.default))
+
+async function hide(sharp: typeof Sharp, raw: Buffer, info: { width: number; height: number; channels: number }, r: Region): Promise<Buffer> {
   const raw3 = { raw: { width: info.width, height: info.height, channels: info.channels as 3 } }
   const cellsX = Math.max(1, Math.round((CELLS * r.width) / Math.max(r.width, r.height)))
   const cellsY = Math.max(1, Math.round((CELLS * r.height) / Math.max(r.width, r.height)))
@@ -63,12 +67,13 @@ async function hide(raw: Buffer, info: { width: number; height: number; channels
 /** The snapshot as a JPEG: blurred (faces and heads hidden) unless `blur` is false. */
 export async function renderSnapshot(s: Snapshot, opts: { blur: boolean }): Promise<Buffer> {
   if (!opts.blur) return s.jpeg
+  const sharp = await loadSharp()
   const { data, info } = await sharp(s.jpeg).removeAlpha().raw().toBuffer({ resolveWithObject: true })
   const scaleX = s.width > 0 ? info.width / s.width : 1
   const scaleY = s.height > 0 ? info.height / s.height : 1
   const regions = privacyRegions(s, info.width, info.height, scaleX, scaleY)
   const composites = await Promise.all(
-    regions.map(async (r) => ({ input: await hide(data, info, r), raw: { width: r.width, height: r.height, channels: info.channels as 3 }, left: r.left, top: r.top })),
+    regions.map(async (r) => ({ input: await hide(sharp, data, info, r), raw: { width: r.width, height: r.height, channels: info.channels as 3 }, left: r.left, top: r.top })),
   )
   return sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels as 3 } })
     .composite(composites)
