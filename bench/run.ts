@@ -5,6 +5,7 @@ const benches: Record<string, () => Promise<unknown>> = {
   coupons: () => import('./coupons.bench.ts'),
   models: () => import('./models.bench.ts'),
   vision: () => import('./vision.bench.ts'),
+  chain: () => import('./chain.bench.ts'),
 }
 
 const name = process.argv[2]

@@ -104,7 +104,7 @@ export function tradeArea(storeId: string, radiusM = 2000): Geofence {
 }
 
 /** Seed members, locations, trade areas and campaigns into an empty demo gateway. */
-export async function seedDemoMarketing(gw: GatewayApp, storeIds: string[], memberSeed: number, log: Logger): Promise<void> {
+export async function seedDemoMarketing(gw: Pick<GatewayApp, 'data' | 'marketing'>, storeIds: string[], memberSeed: number, log: Logger): Promise<void> {
   const m = gw.marketing
   for (const id of storeIds) {
     const s = await gw.data.stores.get(id)

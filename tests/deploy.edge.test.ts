@@ -48,7 +48,7 @@ describe('store-edge.service', () => {
   const unit = parseUnit(readFileSync(join(EDGE, 'store-edge.service'), 'utf8'))
 
   it('runs the bundle as the dedicated user with the watchdog, notify and restart policy', () => {
-    expect(one(unit, 'Service.ExecStart')).toBe('/usr/bin/node /opt/store-edge/dist/cli.mjs edge -c /etc/store-edge/store.yaml')
+    expect(one(unit, 'Service.ExecStart')).toBe('/usr/bin/node --max-semi-space-size=2 /opt/store-edge/dist/cli.mjs edge -c /etc/store-edge/store.yaml')
     expect(one(unit, 'Service.User')).toBe('store-edge')
     expect(one(unit, 'Service.Group')).toBe('store-edge')
     expect(one(unit, 'Service.DynamicUser')).toBe('no')
@@ -276,8 +276,10 @@ describe.skipIf(!has('systemd-notify'))('the bundle the unit starts, under a not
     const unit = parseUnit(readFileSync(join(EDGE, 'store-edge.service'), 'utf8'))
     // ExecStart with the bundle and the test's config; the unit's environment, data dir redirected.
     const argv = one(unit, 'Service.ExecStart').split(' ')
-    expect(argv.slice(0, 2)).toEqual(['/usr/bin/node', '/opt/store-edge/dist/cli.mjs'])
-    const args = [join(out, 'cli.mjs'), ...argv.slice(2).map((a) => (a === '/etc/store-edge/store.yaml' ? cfg : a))]
+    const cli = argv.indexOf('/opt/store-edge/dist/cli.mjs')
+    expect(argv[0]).toBe('/usr/bin/node')
+    expect(cli).toBeGreaterThan(0)
+    const args = [...argv.slice(1, cli), join(out, 'cli.mjs'), ...argv.slice(cli + 1).map((a) => (a === '/etc/store-edge/store.yaml' ? cfg : a))]
     const env = { ...process.env, ...envOf(unit), STORE_EDGE_DATA_DIR: data, STORE_EDGE_MODELS_DIR: join(data, 'models'), NOTIFY_SOCKET: listener.address, WATCHDOG_USEC: '400000' }
     edge = spawn(process.execPath, args, { cwd: tmp, env, stdio: ['ignore', 'pipe', 'pipe'] })
     let log = ''
