@@ -126,6 +126,7 @@ try {
   log(`traffic stopped after ${Math.round(runS)} s: ${uplinkMsgs} uplink messages, ${sensorMsgs} sensor messages; draining and verifying`)
   await chain.stopSensors()
   const v = await chain.drainAndVerify()
+  const tsdb = await chain.tsdbFootprint()
   const lost = v.lost.aggregates + v.lost.geofence + v.lost.coupons + v.lost.pushes
   const duplicates = v.duplicates.samples + v.duplicates.coupons + v.duplicates.pushes
   log(`verified: ${JSON.stringify(v)}`)
@@ -145,6 +146,7 @@ try {
     uplinkByKind: kinds,
     verified: { rejected: v.rejected, lostExamples: v.lostExamples, aggregates: v.aggregates, geofenceEvents: v.geofenceEvents, couponRequests: v.couponRequests, couponsIssued: v.issued, lost: v.lost, duplicates: v.duplicates, absorbed: v.absorbed, drainS: v.drainS },
     restarts: chain.restarts,
+    tsdb: { series: tsdb.series, seriesPerStore: Math.round(tsdb.series / STORES), samplesPerStoreMinute: Math.round((tsdb.samples / STORES / ((Date.now() - started) / 60_000)) * 10) / 10 },
     cpuPct: {
       gateway1: meter.pct('gateway-1', runS),
       gateway2: meter.pct('gateway-2', runS),

@@ -436,6 +436,12 @@ export class Chain {
    * Everything stops; with `cleanBroker` (a shared broker) the run's retained topics and
    * persistent sessions are removed from it, so the machine's Mosquitto is left as it was found.
    */
+  /** What the chain's stores have in VictoriaMetrics: series (active, all of them) and samples, for sizing. */
+  async tsdbFootprint(): Promise<{ series: number; samples: number }> {
+    const all = await this.vm.export(`{store=~"${this.opts.prefix}-.*"}`)
+    return { series: all.length, samples: all.reduce((n, s) => n + s.values.length, 0) }
+  }
+
   /** The gateways' recent log lines, into the run directory (kept when a run fails). */
   async dumpLogs(): Promise<void> {
     for (const [i, g] of this.gateways.entries()) await writeFile(join(this.opts.dir, `gw-${i + 1}.log`), g.logs.join('\n'))

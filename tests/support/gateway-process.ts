@@ -31,7 +31,10 @@ export class GatewayProcess {
     const lines = createInterface({ input: proc.stdout! })
     proc.stderr!.on('data', (d: Buffer) => this.logs.push(d.toString()))
     this.url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`gateway did not start:\n${this.logs.slice(-20).join('\n')}`)), timeoutMs)
+      const timer = setTimeout(() => {
+        proc.kill('SIGKILL') // never leave a half-started gateway running
+        reject(new Error(`gateway did not start:\n${this.logs.slice(-20).join('\n')}`))
+      }, timeoutMs)
       lines.on('line', (line) => {
         this.logs.push(line)
         if (this.logs.length > 2000) this.logs.splice(0, 1000)
