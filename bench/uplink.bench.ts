@@ -11,7 +11,6 @@
  * Progress goes to stderr; the last stdout line is the JSON result.
  */
 import { mkdtemp, rm } from 'node:fs/promises'
-import { readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Aedes } from 'aedes'
@@ -22,7 +21,7 @@ import { createMetrics } from '../edge/core/metrics.ts'
 import { systemClock } from '../edge/core/clock.ts'
 import { UplinkModule } from '../edge/uplink/uplink.module.ts'
 import type { BrokerModule } from '../edge/broker/broker.module.ts'
-import { PrivateMosquitto, PrivateVictoria } from '../tests/support/servers.ts'
+import { cpuSeconds, metricSum, PrivateMosquitto, PrivateVictoria } from '../tests/support/servers.ts'
 import { CutProxy } from '../tests/support/cut-proxy.ts'
 import { GatewayProcess } from '../tests/support/gateway-process.ts'
 import { login, syntheticAggregate } from '../tests/support/gateway.ts'
@@ -33,19 +32,6 @@ const BACKLOG_MINUTES = Number(process.env.BENCH_BACKLOG_MINUTES ?? 60)
 const LIVE_MS = Number(process.env.BENCH_LIVE_MS ?? 20_000)
 const log = (msg: string) => process.stderr.write(`[bench uplink] ${msg}\n`)
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-function cpuSeconds(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
-  return (Number(f[11]) + Number(f[12])) / 100 // utime + stime, clock ticks (USER_HZ = 100)
-}
-
-async function metric(url: string, name: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text()
-  return text
-    .split('\n')
-    .filter((l) => l.startsWith(name))
-    .reduce((s, l) => s + Number(l.split(' ').at(-1)), 0)
-}
 
 const dir = await mkdtemp(join(tmpdir(), 'store-edge-bench-uplink-'))
 const quiet = pino({ level: 'silent' })
@@ -140,13 +126,13 @@ for (let m = 0; m < BACKLOG_MINUTES; m++) {
 }
 while (uplinks.reduce((n, u) => n + u.spool.size, 0) < STORES * BACKLOG_MINUTES) await sleep(100)
 log(`outage: ${STORES * BACKLOG_MINUTES} aggregates (${backlogLines} lines) spooled at the edges`)
-const linesBefore = await metric(gateway.url, 'store_edge_gw_tsdb_lines_written_total')
+const linesBefore = await metricSum(gateway.url, 'store_edge_gw_tsdb_lines_written_total')
 const cpu0 = cpuSeconds(gateway.pid!)
 const restoredAt = performance.now()
 await proxy.restore()
 let written = 0
 let lastReport = 0
-while ((written = (await metric(gateway.url, 'store_edge_gw_tsdb_lines_written_total')) - linesBefore) < backlogLines) {
+while ((written = (await metricSum(gateway.url, 'store_edge_gw_tsdb_lines_written_total')) - linesBefore) < backlogLines) {
   if (performance.now() - lastReport > 2000) {
     lastReport = performance.now()
     log(`catching up: ${written}/${backlogLines} lines, edge backlog ${uplinks.reduce((n, u) => n + u.spool.size, 0)}`)

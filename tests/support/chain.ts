@@ -16,7 +16,7 @@ import { openGatewayData } from '../../gateway/db/index.ts'
 import { Marketing } from '../../gateway/marketing/index.ts'
 import { seedDemoMarketing } from '../../bin/demo.marketing.ts'
 import { GatewayProcess } from './gateway-process.ts'
-import { cpuSeconds, freePort, PrivatePostgres, PrivateVictoria, processTree, rssMb, type RestartablePart } from './servers.ts'
+import { freePort, metricSum, PrivatePostgres, PrivateVictoria, processTree, type RestartablePart } from './servers.ts'
 import { WebhookSink } from './webhook-sink.ts'
 
 /**
@@ -103,14 +103,6 @@ const quiet = pino({ level: 'silent' })
 /** The Node flags deploy/edge/store-edge.service runs the edge with (tests/deploy.edge.test.ts checks the unit). */
 export const EDGE_NODE_ARGS = ['--max-semi-space-size=2']
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-async function metricSum(url: string, name: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(5000) })).text()
-  return text
-    .split('\n')
-    .filter((l) => l.startsWith(name + ' ') || l.startsWith(name + '{'))
-    .reduce((s, l) => s + Number(l.split(' ').at(-1)), 0)
-}
 
 export class Chain {
   readonly pg: PrivatePostgres

@@ -181,6 +181,15 @@ export class PrivateVictoria extends ServerProcess {
 
 }
 
+/** The sum of a Prometheus metric over all its label sets, read from `{url}/metrics`. */
+export async function metricSum(url: string, name: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(5000) })).text()
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith(name + ' ') || l.startsWith(name + '{'))
+    .reduce((s, l) => s + Number(l.split(' ').at(-1)), 0)
+}
+
 /** CPU seconds (user + system) a process has used, from /proc (USER_HZ = 100). */
 export function cpuSeconds(pid: number): number {
   try {
