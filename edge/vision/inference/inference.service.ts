@@ -107,11 +107,12 @@ function stoppedError(detail: string): StoreEdgeError {
  * the worker first (`execArgv: ['--import', 'tsx']` registers them too late for the entry itself).
  */
 function workerSpec(): { code: string | URL; eval: boolean } {
-  const bundled = new URL('./inference.worker.mjs', import.meta.url)
-  if (existsSync(fileURLToPath(bundled))) return { code: bundled, eval: false }
+  // The bundle is split into chunks (dist/chunks/): this module may sit one level below the entry.
+  const bundled = [new URL('./inference.worker.mjs', import.meta.url), new URL('../inference.worker.mjs', import.meta.url)].find((u) => existsSync(fileURLToPath(u)))
+  if (bundled) return { code: bundled, eval: false }
   const source = new URL('./inference.worker.ts', import.meta.url)
   if (!existsSync(fileURLToPath(source))) {
-    throw new StoreEdgeError('STORE_EDGE_ERR_INFERENCE', `inference worker entry not found: ${fileURLToPath(bundled)} is missing (build with \`npm run build\`, which emits it beside the bundle)`)
+    throw new StoreEdgeError('STORE_EDGE_ERR_INFERENCE', `inference worker entry not found: ${fileURLToPath(new URL('./inference.worker.mjs', import.meta.url))} is missing (build with \`npm run build\`, which emits it beside the bundle)`)
   }
   const entry = source.href
   let tsx = 'tsx/esm/api'
