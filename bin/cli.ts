@@ -23,6 +23,7 @@ const commands: Record<string, () => Promise<unknown>> = {
   gateway: async () => (await import('../gateway/cli/gateway.command.ts')).registerGatewayCommands(program),
   demo: async () => (await import('./demo.command.ts')).registerDemoCommand(program),
   models: async () => (await import('../models/models.command.ts')).registerModelsCommands(program),
+  audit: async () => program.addCommand((await import('../edge/cli/audit.command.ts')).auditCommand()),
 }
 // `provision` and `config` live with `edge`.
 const owner: Record<string, string> = { provision: 'edge', config: 'edge' }

@@ -26,7 +26,9 @@ export interface ReplayOptions {
   /** Frames decoded ahead of detection (default 4). */
   readAhead?: number
   onProgress?: (framesDone: number, framesTotal: number) => void
+  /** The frame's pixels go to the inference worker (transferred, not copied); with keepImage, onFrame gets a copy made before. */
   onFrame?: (r: FrameResult, frame: Frame, sourceFrame: number) => void
+  keepImage?: boolean
 }
 
 export interface ReplayCrossing {
@@ -151,6 +153,7 @@ export async function replayVideo(o: ReplayOptions): Promise<ReplayResult> {
         continue
       }
       if (queue.length < readAhead) source.resume()
+      const kept = o.keepImage ? Buffer.from(f.data) : undefined
       const image: RawImage = { width: f.width, height: f.height, channels: 3, data: f.data }
       const persons = await o.vision.detectPersons(o.camera.id, image, { scoreThreshold: o.camera.detect.minScore })
       const ms = f.sourceMs
@@ -164,7 +167,7 @@ export async function replayVideo(o: ReplayOptions): Promise<ReplayResult> {
       }
       for (const [id, l] of lastSeen) if (ms - l.ts > SWITCH_WINDOW_MS) lastSeen.delete(id)
       for (const c of r.crossings) crossings.push({ frame: frameOf(c.ts), ms: c.ts, line: c.line, entrance: c.entrance, dir: c.dir, track: c.trackId })
-      o.onFrame?.(r, f, frameOf(ms))
+      o.onFrame?.(r, kept ? { ...f, data: kept } : f, frameOf(ms))
       done++
       o.onProgress?.(done, Math.max(expected, done))
     }
