@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { tempDir } from './helpers.ts'
+import { buildBundle } from './support/bundle.ts'
 import { VTEST } from './support/rtsp-server.ts'
 import { vtestLine } from './support/vtest-line.ts'
 
@@ -24,9 +25,9 @@ interface Run {
   stderr: string
 }
 
-function cli(args: string[]): Promise<Run> {
+function cli(args: string[], entry = CLI): Promise<Run> {
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, [CLI, 'audit', 'count', ...args], { env: { ...process.env, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] })
+    const p = spawn(process.execPath, [entry, 'audit', 'count', ...args], { env: { ...process.env, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
     let stderr = ''
     p.stdout.on('data', (d) => (stdout += d))
@@ -39,6 +40,7 @@ describe('store-edge audit count', () => {
   let dir: string
   let cleanup: () => Promise<void>
   let clip: string
+  let counted: { in: number; out: number; crossings: unknown[] } | undefined
 
   beforeAll(async () => {
     ;({ dir, cleanup } = await tempDir('store-edge-audit-'))
@@ -64,6 +66,7 @@ describe('store-edge audit count', () => {
       truth: { precision: number; recall: number; countErrorPct: { in: number | null; out: number | null }; matched: Array<{ truthFrame: number; frame: number }>; missed: unknown[]; extra: unknown[] }
     }
     console.log(JSON.stringify({ test: 'audit-count-clip', in: out.in, out: out.out, fps: out.fps, precision: out.truth.precision, recall: out.truth.recall, countErrorPct: out.truth.countErrorPct, missed: out.truth.missed, extra: out.truth.extra }))
+    counted = { in: out.in, out: out.out, crossings: out.crossings }
     expect(out.video).toBe(clip)
     expect(out.frames).toBe(360)
     expect(out.in + out.out).toBe(out.crossings.length)
@@ -85,6 +88,19 @@ describe('store-edge audit count', () => {
     expect(html.match(/<div class="card /g) ?? []).toHaveLength(out.crossings.length)
     expect(html.match(/src="data:image\/jpeg;base64,/g) ?? []).toHaveLength(out.crossings.length + 1)
     expect(html).toContain(`Missed (${out.truth.missed.length})`)
+  })
+
+  it('counts the same from the built bundle, whose chunks must find the inference worker', { timeout: 300_000 }, async () => {
+    const bundle = buildBundle('audit-count-test')
+    try {
+      const r = await cli(['--video', clip, '--line', LINE], join(bundle.out, 'cli.mjs'))
+      expect(r.code, r.stderr).toBe(0)
+      const out = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { in: number; out: number; crossings: unknown[] }
+      expect(counted).toBeDefined()
+      expect({ in: out.in, out: out.out, crossings: out.crossings }).toEqual(counted)
+    } finally {
+      bundle.remove()
+    }
   })
 
   it('refuses a line outside the frame, with the frame size in the message', async () => {

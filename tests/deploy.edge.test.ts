@@ -3,6 +3,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, 
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { buildBundle } from './support/bundle.ts'
 import { NotifyListener } from './support/notify-listener.ts'
 
 /**
@@ -243,25 +244,16 @@ describe.skipIf(!has('systemd-notify'))('the bundle the unit starts, under a not
   let out: string
   let edge: ChildProcess | undefined
   let listener: NotifyListener | undefined
+  let removeBundle = (): void => undefined
 
   beforeAll(() => {
     tmp = mkdtempSync(join(tmpdir(), 'deploy-edge-run-'))
-    // `npm run build`'s own esbuild command, into a private directory below node_modules (so the
-    // external packages resolve as they do from dist/).
-    const script = (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { scripts: { build: string } }).scripts.build
-    expect(script).toContain('bin/cli.ts')
-    expect(script).toContain('--outdir=dist')
-    expect(script).toContain('--out-extension:.js=.mjs')
-    out = join(REPO, 'node_modules/.cache', `deploy-edge-test-${process.pid}`)
-    const args = script.split(/\s+/).slice(1).map((a) => (a === '--outdir=dist' ? `--outdir=${out}` : a))
-    const r = spawnSync(join(REPO, 'node_modules/.bin/esbuild'), args, { cwd: REPO, encoding: 'utf8' })
-    expect(r.stderr).toBe('')
-    expect(r.status).toBe(0)
+    ;({ out, remove: removeBundle } = buildBundle('deploy-edge-test'))
   })
   afterAll(() => {
     edge?.kill('SIGKILL')
     listener?.stop()
-    rmSync(out, { recursive: true, force: true })
+    removeBundle()
     rmSync(tmp, { recursive: true, force: true })
   })
 
