@@ -24,6 +24,7 @@ import { GeofenceModule } from './geofence/geofence.module.ts'
 import { TriggerModule } from './triggers/trigger.module.ts'
 import type { InferenceService } from './vision/inference/inference.service.ts'
 import type { CameraModule } from './vision/camera/camera.module.ts'
+import type { BleRadioModule } from './sources/radio/ble-radio.module.ts'
 import type { CameraFaces } from './vision/camera/camera-faces.ts'
 import type { CameraConfig } from './contracts/index.ts'
 import type { PlateRead } from './vision/inference/types.ts'
@@ -81,6 +82,8 @@ export class EdgeApp {
   geofence!: GeofenceModule
   /** Present when `triggers.enabled`. */
   triggers?: TriggerModule
+  /** Present when `radio.enabled`: the box's own Bluetooth adapter as one more BLE scanner. */
+  radio?: BleRadioModule
   /** Present when `vision.enabled`: on-device models in worker threads. */
   vision?: InferenceService
   /** Present when `vision.enabled`: the store's cameras (footfall, faces, plates) and the security view's hub. */
@@ -192,6 +195,18 @@ export class EdgeApp {
       const cameras = this.cameras
       this.downlink.onCameras = (list) => cameras.apply(list)
     }
+    if (cfg.radio.enabled) {
+      // Loaded only when on: D-Bus and node-ble cost nothing to an edge without its own radio.
+      const { BleRadioModule } = await import('./sources/radio/ble-radio.module.ts')
+      const aedes = () => this.broker.aedes
+      this.radio = new BleRadioModule({
+        cfg,
+        clock: this.clock,
+        log: child('radio'),
+        registry: this.metrics.registry,
+        publish: (topic, payload, retain) => new Promise<void>((resolve) => aedes().publish({ cmd: 'publish', topic, payload, qos: 1, retain, dup: false }, () => resolve())),
+      })
+    }
     this.modules = [
       this.broker,
       ...(this.parking ? [this.parking] : []),
@@ -203,6 +218,8 @@ export class EdgeApp {
       this.devices,
       this.presence,
       this.api,
+      // After ingest and devices: its batches and status go through them like any scanner's.
+      ...(this.radio ? [this.radio] : []),
       // Last: loading (and, the first time, building) models takes a while; the API answers meanwhile.
       ...(this.vision ? [this.vision] : []),
       ...(this.cameras ? [this.cameras] : []),

@@ -132,7 +132,7 @@ describe('install.sh', () => {
     writeFileSync(join(dir, `dist/only-in-${version}.mjs`), '')
     writeFileSync(join(dir, 'node_modules/dep/index.js'), '')
     writeFileSync(join(dir, '.git/HEAD'), 'ref: x\n')
-    for (const f of ['store-edge.service', 'store-edge-models.service', 'store.example.yaml']) cpSync(join(EDGE, f), join(dir, 'deploy/edge', f))
+    for (const f of ['store-edge.service', 'store-edge-models.service', 'store.example.yaml', 'store-edge-bluetooth.conf']) cpSync(join(EDGE, f), join(dir, 'deploy/edge', f))
   }
   const install = (...args: string[]) => spawnSync('bash', [INSTALL, ...args], { encoding: 'utf8' })
 
@@ -204,6 +204,8 @@ describe('install.sh', () => {
     expect(statSync(join(root, 'var/lib/store-edge')).mode & 0o777).toBe(0o750)
     expect(readFileSync(conf, 'utf8')).toMatch(/^dataDir: \/var\/lib\/store-edge$/m)
     expect(readFileSync(join(root, 'etc/systemd/system/store-edge.service'), 'utf8')).toBe(readFileSync(join(EDGE, 'store-edge.service'), 'utf8'))
+    // The radio's D-Bus policy: the service user may talk to BlueZ.
+    expect(readFileSync(join(root, 'etc/dbus-1/system.d/store-edge-bluetooth.conf'), 'utf8')).toContain('<policy user="store-edge">')
     expect(statSync(join(root, 'etc/systemd/system/store-edge.service')).mode & 0o777).toBe(0o644)
     const wrapper = readFileSync(join(root, 'usr/local/bin/store-edge'), 'utf8')
     expect(wrapper).toContain('STORE_EDGE_CONFIG=/etc/store-edge/store.yaml')

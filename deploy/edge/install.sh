@@ -125,6 +125,13 @@ else
     --comment 'store-edge edge node' "$USER_NAME"
 fi
 
+# The box's own Bluetooth radio (radio.enabled): BlueZ's D-Bus policy lets the bluetooth group (Debian)
+# or, through store-edge-bluetooth.conf below, this user talk to org.bluez.
+if getent group bluetooth >/dev/null 2>&1; then
+  say "user $USER_NAME in group bluetooth (the box's own radio)"
+  sys usermod -aG bluetooth "$USER_NAME"
+fi
+
 # --- /opt/store-edge (replaced as a whole: new next to old, then swapped) ---------------------------
 say "application $ROOT$APP_DIR from $TREE"
 run mkdir -p "$ROOT$(dirname "$APP_DIR")"
@@ -180,6 +187,12 @@ run mkdir -p "$ROOT$UNIT_DIR"
 for u in "${UNITS[@]}"; do
   run install -m 0644 "$ROOT$APP_DIR/deploy/edge/$u" "$ROOT$UNIT_DIR/$u"
 done
+
+if [ -f "$TREE/deploy/edge/store-edge-bluetooth.conf" ]; then
+  say "D-Bus policy $ROOT/etc/dbus-1/system.d/store-edge-bluetooth.conf (the radio may talk to BlueZ)"
+  run mkdir -p "$ROOT/etc/dbus-1/system.d"
+  run install -m 0644 "$ROOT$APP_DIR/deploy/edge/store-edge-bluetooth.conf" "$ROOT/etc/dbus-1/system.d/store-edge-bluetooth.conf"
+fi
 
 say "command $ROOT$BIN_LINK (runs as $USER_NAME with $CONF_DIR/store.yaml)"
 run mkdir -p "$ROOT$(dirname "$BIN_LINK")"

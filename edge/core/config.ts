@@ -148,6 +148,23 @@ export const EdgeConfigSchema = Type.Object({
     },
     { default: {} },
   ),
+  radio: Type.Object(
+    {
+      enabled: Type.Boolean({ default: false, description: 'Scan with the edge box’s own Bluetooth adapter (BlueZ over D-Bus, through node-ble). Its sightings go through the same decoders, privacy hashing and presence as an MQTT scanner’s.' }),
+      sensor: Type.String({
+        default: 'edge-radio',
+        pattern: '^[a-z0-9][a-z0-9_-]{0,62}$',
+        description: 'The sensor (in `sensors`, kind ble) the radio is: its id and the zone it is placed in. Its batches appear on sensors/{sensor}/ble and its status on sensors/{sensor}/status.',
+      }),
+      adapter: Type.String({ default: '', pattern: '^(hci[0-9]+)?$', description: 'BlueZ adapter (hci0, hci1…); empty: the first one.' }),
+      powerOn: Type.Boolean({ default: true, description: 'Power the adapter on when it is off (BlueZ may refuse, e.g. rfkill): otherwise wait until someone does.' }),
+      batchMs: Type.Integer({ default: 1000, minimum: 100, maximum: 60_000, description: 'Sightings are batched and published this often (like a scanner’s batch).' }),
+      retryMinMs: Type.Integer({ default: 1000, minimum: 100, description: 'First retry after a failure (no adapter, BlueZ gone, powered off…); doubles up to retryMaxMs, with jitter.' }),
+      retryMaxMs: Type.Integer({ default: 60_000, minimum: 1000, description: 'Longest wait between retries.' }),
+      busAddress: Type.String({ default: '', description: 'D-Bus address of the system bus; empty: DBUS_SYSTEM_BUS_ADDRESS or the standard system bus socket.' }),
+    },
+    { default: {} },
+  ),
   parking: Type.Object(
     {
       enabled: Type.Boolean({
@@ -367,6 +384,12 @@ export function resolveConfig(input: unknown, env: NodeJS.ProcessEnv = {}): Edge
   if (cfg.webhooks.meraki.enabled && !cfg.webhooks.meraki.secret) problems.push('  /webhooks/meraki/secret: required when the Meraki webhook is enabled')
   if (cfg.parking.webhook.enabled && !cfg.parking.webhook.secret) problems.push('  /parking/webhook/secret: required when the parking webhook is enabled')
   if (cfg.parking.webhook.enabled && !cfg.parking.enabled) problems.push('  /parking/webhook/enabled: needs parking.enabled')
+  if (cfg.radio.enabled) {
+    const s = cfg.sensors.find((x) => x.id === cfg.radio.sensor)
+    if (!s) problems.push(`  /radio/sensor: "${cfg.radio.sensor}" is not in sensors: add {id: ${cfg.radio.sensor}, zone: <where the box is>, kind: ble}`)
+    else if (s.kind !== 'ble') problems.push(`  /radio/sensor: "${s.id}" must be a sensor of kind ble, not ${s.kind}`)
+  }
+  if (cfg.radio.retryMaxMs < cfg.radio.retryMinMs) problems.push('  /radio/retryMaxMs: must be at least retryMinMs')
   if (problems.length) throw new StoreEdgeError('STORE_EDGE_ERR_CONFIG_INVALID', `\n${problems.join('\n')}`)
   return cfg
 }

@@ -5,7 +5,9 @@ import type { EdgeApp } from '../../app.ts'
 export const healthRoutes: FastifyPluginAsync<{ edge: EdgeApp }> = async (app, { edge }) => {
   app.get('/health', async (_req, reply) => {
     const modules = Object.fromEntries(edge.moduleStatus)
-    const ok = [...edge.moduleStatus.values()].every((s) => s === 'up')
+    const radio = edge.radio?.status() ?? null
+    // A configured radio that is not scanning is a degraded store (fewer phones seen), not a dead edge.
+    const ok = [...edge.moduleStatus.values()].every((s) => s === 'up') && (!radio || radio.state === 'scanning')
     const body = {
       status: ok ? 'ok' : 'degraded',
       store: edge.config.store.id,
@@ -17,6 +19,7 @@ export const healthRoutes: FastifyPluginAsync<{ edge: EdgeApp }> = async (app, {
         ws: edge.broker.address.ws ?? null,
       },
       vision: edge.vision ? edge.vision.status() : null,
+      radio,
       uplink: edge.uplink ? { connected: edge.uplink.connected, backlog: edge.uplink.spool?.size ?? null } : null,
       devices: edge.devices.list().map((d) => ({ id: d.deviceId, kind: d.kind ?? null, online: d.online, since: d.since, lastMessage: d.lastMessage ?? null, rejected: d.rejected })),
     }
