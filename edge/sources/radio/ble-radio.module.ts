@@ -183,6 +183,11 @@ export class BleRadioModule implements EdgeModule {
           if (!/InProgress/.test(String((err as { type?: string }).type))) throw err
         }
       }
+      if (this.stopped || this.bus !== bus) {
+        // Stopped, or failed (and torn down) while this attempt was under way.
+        if (this.bus === bus) this.teardown()
+        return
+      }
       this.attempt = 0
       this.st.nextRetryAt = null
       this.setState('scanning', null)
@@ -310,7 +315,9 @@ export class BleRadioModule implements EdgeModule {
     this.devices.clear()
     this.m.devices.set(0)
     if (bus) {
+      // A late error of this old connection must not fail the next one.
       bus.removeAllListeners('message')
+      bus.removeAllListeners('error')
       bus.on('error', () => undefined)
       try {
         bus.disconnect()
