@@ -11,6 +11,10 @@ import type { EdgeModule } from '../core/module.ts'
 import type { BrokerModule } from '../broker/broker.module.ts'
 import { Spool, type SpoolEntry } from './spool.ts'
 
+/** Each edge reconnects its uplink at its own period in [MIN, MIN + JITTER). */
+const RECONNECT_MIN_MS = 1000
+const RECONNECT_JITTER_MS = 2000
+
 /**
  * Edge → central uplink. Everything the edge publishes under `stores/{storeId}/…` (aggregates,
  * events, health; not the downlink `config/…` and `locations`) is written to the on-disk spool first, then sent to
@@ -94,7 +98,9 @@ export class UplinkModule implements EdgeModule {
       username: u.username || undefined,
       password: u.password || undefined,
       clean: false, // the central broker keeps our session (and queued downlink) while we are away
-      reconnectPeriod: 1000,
+      // A random period per edge (1–3 s): after a central broker restart, thousands of edges do not
+      // all knock again in the same second.
+      reconnectPeriod: RECONNECT_MIN_MS + Math.floor(Math.random() * RECONNECT_JITTER_MS),
       connectTimeout: 10_000,
       keepalive: 30,
       will: { topic: topics.storeHealth(this.cfg.store.id), payload: Buffer.from(JSON.stringify(offline)), qos: 1, retain: true },
