@@ -106,7 +106,7 @@ describe('the edge box’s own Bluetooth radio (BlueZ over D-Bus)', () => {
     expect((await fetch(`${edge.api.url}/v1/stats`)).status).toBeLessThan(500)
     await bluez.start()
     const up = await state(edge, 'scanning')
-    expect(up.radio!.retries).toBeGreaterThanOrEqual(0)
+    expect(up.radio!.retries).toBe(0) // a scan that works again ends the failure streak
     const adverts = up.radio!.adverts
     await waitFor(async () => (await health(edge)).radio!.adverts > adverts, 'adverts again after the restart', 20_000)
   })

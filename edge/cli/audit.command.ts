@@ -100,7 +100,7 @@ async function progressBar(): Promise<{ update: (done: number, total: number) =>
       update: (done, total) => {
         if (!started) bar.start(total, 0)
         started = true
-        bar.update(done, { total })
+        bar.update(done)
       },
       stop: () => {
         if (started && !stopped) bar.stop()

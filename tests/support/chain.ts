@@ -62,6 +62,9 @@ interface Edge {
   proc?: ChildProcess
   audit?: MqttClient
   sim?: Simulator
+  /** Provisioned once before the edge starts (provisioning again would rotate the passwords under it). */
+  sensorCredentials?: Record<string, { username: string; password: string }>
+  auditCredentials?: { username: string; password: string }
 }
 
 /** What one store's edge published for central, as its audit client saw it on the edge broker. */
@@ -195,8 +198,8 @@ export class Chain {
       parking: { enabled: true },
     }
     await writeFile(join(e.dir, 'store.json'), JSON.stringify(config, null, 2))
-    await provisionLayout(e.dir, demoStore)
-    await new CredentialStore(join(e.dir, 'devices.json')).load().then((s) => s.provision('chain-audit', 'service'))
+    e.sensorCredentials = await provisionLayout(e.dir, demoStore)
+    e.auditCredentials = await new CredentialStore(join(e.dir, 'devices.json')).load().then((s) => s.provision('chain-audit', 'service'))
     const env: NodeJS.ProcessEnv = { MALLOC_ARENA_MAX: '2' }
     for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('STORE_EDGE_') && !k.startsWith('VITEST') && k !== 'NODE_OPTIONS') env[k] = v
     const out = openSync(join(e.dir, 'edge.log'), 'a')
@@ -215,7 +218,7 @@ export class Chain {
 
   /** The audit client: everything the edge publishes under stores/{id}/ for central. */
   private async startAudit(e: Edge): Promise<void> {
-    const creds = await new CredentialStore(join(e.dir, 'devices.json')).load().then((s) => s.provision('chain-audit', 'service'))
+    const creds = e.auditCredentials!
     const t = this.truth.get(e.id)!
     const prefix = `stores/${e.id}/`
     const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${e.mqttPort}`, { clientId: 'chain-audit', username: creds.username, password: creds.password, clean: true, reconnectPeriod: 1000 })
@@ -238,7 +241,7 @@ export class Chain {
   }
 
   private async startSensors(e: Edge, i: number): Promise<void> {
-    const credentials = await provisionLayout(e.dir, demoStore)
+    const credentials = e.sensorCredentials!
     const seed = this.opts.seed ?? 1
     e.sim = new Simulator({
       brokerUrl: `mqtt://127.0.0.1:${e.mqttPort}`,

@@ -56,7 +56,6 @@ const DEVICE1 = 'org.bluez.Device1'
 const ADAPTER1 = 'org.bluez.Adapter1'
 const PROPS = 'org.freedesktop.DBus.Properties'
 const OBJECT_MANAGER = 'org.freedesktop.DBus.ObjectManager'
-const SIGNAL = 4 // dbus-next MessageType.SIGNAL
 const CONNECT_TIMEOUT_MS = 15_000
 
 export interface RadioDeps {
@@ -189,6 +188,7 @@ export class BleRadioModule implements EdgeModule {
         return
       }
       this.attempt = 0
+      this.st.retries = 0
       this.st.nextRetryAt = null
       this.setState('scanning', null)
       await this.publishStatus('online')
@@ -214,7 +214,7 @@ export class BleRadioModule implements EdgeModule {
   }
 
   private onMessage(msg: Message): void {
-    if (msg.type !== SIGNAL || this.st.state !== 'scanning') return
+    if (msg.type !== dbus.MessageType.SIGNAL || this.st.state !== 'scanning') return
     try {
       if (msg.member === 'NameOwnerChanged' && msg.body[0] === BLUEZ) {
         if (!msg.body[2]) this.fail(new RadioFailure('bluez-unavailable', 'BlueZ left the system bus (bluetoothd stopped or restarted)'))

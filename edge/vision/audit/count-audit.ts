@@ -58,6 +58,8 @@ export interface CrossingShot {
   image: RgbFrame
   /** The person's box in the image, when the tracker still had it. */
   box?: { x: number; y: number; w: number; h: number }
+  /** Every person box of the frame (the thumbnail hides all their heads, not only the crosser's). */
+  people: Array<{ x: number; y: number; w: number; h: number }>
 }
 
 export interface AuditResult {
@@ -203,7 +205,8 @@ export async function runCountAudit(o: AuditOptions): Promise<AuditResult> {
         }
         for (const c of r.crossings) {
           const t: TrackBox | undefined = r.tracks.find((x) => x.id === c.trackId)
-          o.onCrossing?.({ frame: sourceFrame, dir: c.dir, track: c.trackId, image: image(), ...(t ? { box: { x: t.x, y: t.y, w: t.w, h: t.h } } : {}) })
+          const people = r.tracks.map((x) => ({ x: x.x, y: x.y, w: x.w, h: x.h }))
+          o.onCrossing?.({ frame: sourceFrame, dir: c.dir, track: c.trackId, image: image(), people, ...(t ? { box: { x: t.x, y: t.y, w: t.w, h: t.h } } : {}) })
         }
       },
     })

@@ -42,18 +42,18 @@ export function inNormal(line: { a: Point; b: Point }, inPoint?: Point): Point {
   return n
 }
 
+/** The crossing person cropped out (the whole frame when the tracker no longer had the box), every head in it hidden unless `blur` is off. */
 async function thumbnail(s: CrossingShot, blur: boolean): Promise<Buffer> {
   const f = s.image
-  if (!s.box) return renderSnapshot({ id: '', camera: '', ts: 0, width: f.width, height: f.height, jpeg: await jpeg(f, undefined, 320), people: [], faces: [] }, { blur })
   const b = s.box
-  const pad = Math.max(b.w, b.h) * 0.35
-  const left = Math.max(0, Math.floor(b.x - pad))
-  const top = Math.max(0, Math.floor(b.y - pad))
-  const right = Math.min(f.width, Math.ceil(b.x + b.w + pad))
-  const bottom = Math.min(f.height, Math.ceil(b.y + b.h + pad))
+  const pad = b ? Math.max(b.w, b.h) * 0.35 : 0
+  const left = b ? Math.max(0, Math.floor(b.x - pad)) : 0
+  const top = b ? Math.max(0, Math.floor(b.y - pad)) : 0
+  const right = b ? Math.min(f.width, Math.ceil(b.x + b.w + pad)) : f.width
+  const bottom = b ? Math.min(f.height, Math.ceil(b.y + b.h + pad)) : f.height
   const crop = { left, top, width: Math.max(1, right - left), height: Math.max(1, bottom - top) }
-  const person = { x: b.x - left, y: b.y - top, w: b.w, h: b.h }
-  return renderSnapshot({ id: '', camera: '', ts: 0, width: crop.width, height: crop.height, jpeg: await jpeg(f, crop, 4096), people: [person], faces: [] }, { blur })
+  const people = s.people.map((p) => ({ x: p.x - left, y: p.y - top, w: p.w, h: p.h }))
+  return renderSnapshot({ id: '', camera: '', ts: 0, width: crop.width, height: crop.height, jpeg: await jpeg(f, crop, 4096), people, faces: [] }, { blur })
 }
 
 export async function renderAuditReport(r: ReportInput): Promise<string> {
